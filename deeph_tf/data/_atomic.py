@@ -1,0 +1,78 @@
+"""Atomic file replacement shared by the writers of this package.
+
+A writer produces the new content in a temporary file next to the target, flushes
+it to disk, and only then renames it over the target with :func:`os.replace`
+(atomic on POSIX and Windows within one file system). A crash or an exception at
+any point leaves either the old file or no file, never a half-written one; the
+temporary file is removed on failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+logger = logging.getLogger(__name__)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Best effort: persist the rename itself (not supported on every platform)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _target_mode(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(target: "os.PathLike[str] | str") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``target`` atomically.
+
+    The temporary file lives in the target's directory (so the final rename never
+    crosses file systems) and is named ``.<name>.<random>.tmp``. If the body raises,
+    the temporary file is deleted, ``target`` is left as it was, and the exception
+    propagates.
+    """
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        # mkstemp creates the file 0600; give the result the mode an ordinary
+        # open() would (or keep the mode of the file being replaced).
+        os.chmod(tmp, _target_mode(target))
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+    logger.debug("wrote %s", target)
