@@ -1,0 +1,53 @@
+"""Shared pieces of the command-line front ends (no TensorFlow import here)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional
+
+from deeph_tf._version import __version__
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class NotYetAvailable(RuntimeError):
+    """A command whose implementation has not landed in this version."""
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--version, -v/--log-level and -l/--log-path, as in DeePMD-kit."""
+    parser.add_argument("--version", action="version", version=f"deeph_tf {__version__}")
+    parser.add_argument(
+        "-v",
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="INFO",
+        type=str.upper,
+        help="logging level (default: %(default)s)",
+    )
+    parser.add_argument("-l", "--log-path", default=None, help="also write the log to this file")
+
+
+def configure_logging(level: str = "INFO", log_path: Optional[str] = None) -> None:
+    """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path))
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def run_not_yet_available(command: str, issue: str) -> int:
+    """Report, on stderr, that ``command`` only parses its arguments in this version."""
+    print(
+        f"{command}: arguments are valid, but {command} is not implemented in deeph_tf {__version__} "
+        f"yet ({issue}). Only '{command} --help' works for now.",
+        file=sys.stderr,
+    )
+    return 3
