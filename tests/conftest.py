@@ -58,3 +58,18 @@ def shared_path(*parts: str) -> pathlib.Path:
 requires_shared = pytest.mark.skipif(
     not SHARED_EXAMPLES.exists(), reason=f"shared DeepH-dock examples not found at {SHARED_EXAMPLES}"
 )
+
+
+#: Our PySCF fixture: one water molecule in 4 orientations (examples/water_rotated).
+WATER = REPO_ROOT / "examples" / "water_rotated" / "dft"
+
+
+@pytest.fixture
+def water_dataset(tmp_path):
+    """A dft/ folder of 12 PySCF water structures (the 4 rotated copies, 3 times each)."""
+    import shutil
+
+    dft = tmp_path / "inputs" / "dft"
+    for k in range(12):
+        shutil.copytree(WATER / str(k % 4), dft / f"w{k:02d}", ignore=shutil.ignore_patterns("euler_angle"))
+    return dft

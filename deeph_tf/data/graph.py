@@ -1,0 +1,236 @@
+"""Structure graphs: atoms as nodes, atom-pair blocks as edges, targets padded to the layout.
+
+``build_graph`` turns one DeepH structure folder into a dict of NumPy arrays whose keys
+and shapes are listed in :mod:`deeph_tf.data.keys`. Edges are the off-site atom pairs of
+overlap.h5 (the DFT code's own sparsity); on-site blocks are node targets. Every check a
+training run relies on happens here, with errors naming the structure folder and file:
+matching atom_pairs across files, Hermiticity, one on-site block per atom, spinful data.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from deeph_tf.conventions import HERMITICITY_TOLERANCE_EV, OVERLAP_MASK_THRESHOLD
+from deeph_tf.data import keys
+from deeph_tf.data.block_h5 import BlockSet
+from deeph_tf.data.elements import atomic_number
+from deeph_tf.data.errors import DataFormatError
+from deeph_tf.data.layout import OrbitalLayout
+from deeph_tf.data.structure import StructureFolder
+
+Graph = Dict[str, np.ndarray]
+
+
+def _shell_starts(shells: Sequence[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([2 * l + 1 for l in shells])[:-1]]).astype(np.int64)
+
+
+def _shell_sizes(shells: Sequence[int]) -> np.ndarray:
+    return np.asarray([2 * l + 1 for l in shells], dtype=np.int64)
+
+
+def overlap_entry_mask(overlap_block: np.ndarray, shells_i: Sequence[int], shells_j: Sequence[int]) -> np.ndarray:
+    """DeepH's off-site rule: [n_i, n_j] bool, True where max|S| of the shell pair > 1e-10."""
+    reduced = np.maximum.reduceat(np.abs(overlap_block), _shell_starts(shells_i), axis=0)
+    reduced = np.maximum.reduceat(reduced, _shell_starts(shells_j), axis=1)
+    counts = reduced > OVERLAP_MASK_THRESHOLD
+    return np.repeat(np.repeat(counts, _shell_sizes(shells_i), axis=0), _shell_sizes(shells_j), axis=1)
+
+
+def _aligned(structure: StructureFolder, name: str, reference: BlockSet, reference_name: str) -> BlockSet:
+    """Read ``name`` and put its blocks in the order of ``reference``'s atom_pairs."""
+    blocks = structure.read_blocks(name)
+    if np.array_equal(blocks.atom_pairs, reference.atom_pairs):
+        return blocks
+    index = blocks.pair_index()
+    reference_keys = reference.keys()
+    if len(index) != len(reference_keys) or any(k not in index for k in reference_keys):
+        extra = sorted(set(index) - set(reference_keys))[:1]
+        missing = sorted(set(reference_keys) - set(index))[:1]
+        raise DataFormatError(
+            structure.block_path(name),
+            f"atom_pairs differ from {reference_name}.h5 of the same structure "
+            f"({len(index)} vs {len(reference_keys)} pairs; e.g. only here: {extra}, only there: {missing}); "
+            "all block files of one structure must list the same pairs",
+        )
+    return BlockSet(reference.atom_pairs, [blocks.blocks[index[k]] for k in reference_keys])
+
+
+def build_graph(
+    structure: StructureFolder,
+    layout: OrbitalLayout,
+    targets: Sequence[str] = ("hamiltonian",),
+    hermiticity_tolerance: float = HERMITICITY_TOLERANCE_EV,
+    dtype=np.float32,
+    structure_id: Optional[str] = None,
+    radius_cutoff: Optional[float] = None,
+) -> Graph:
+    """One structure folder -> graph dict (see :mod:`deeph_tf.data.keys`).
+
+    Args:
+        structure: a loaded structure folder with overlap.h5 (its pairs are the edges).
+        layout: the dataset's orbital layout (blocks are padded to [n_c, n_c]).
+        targets: operators to store besides the overlap, e.g. ("hamiltonian",).
+        hermiticity_tolerance: max |A_ij(R) - A_ji(-R)^T| allowed (eV for H; the same
+            number, dimensionless, for S and the density matrix).
+        dtype: float dtype of positions and blocks.
+        structure_id: id stored in the graph (default: the folder name).
+        radius_cutoff: for a structure without overlap.h5 and no targets (inference on a
+            POSCAR only), edges come from a periodic radius neighbour list (Angstrom).
+    Raises:
+        DataFormatError: naming the folder/file, for anything a model must not train on.
+    """
+    for target in targets:
+        if target not in keys.OPERATORS:
+            raise ValueError(f"unknown target {target!r}; expected one of {keys.OPERATORS}")
+    spin_targets = [t for t in targets if structure.spin_factor(t) == 2]
+    if spin_targets:
+        raise DataFormatError(
+            structure.path,
+            f"spinful (spin-orbit) {', '.join(spin_targets)} data: the model does not handle spinful "
+            "blocks yet; remove these structures or use spinless data",
+        )
+    if not structure.has_blocks("overlap") and radius_cutoff is not None and not targets:
+        return _radius_graph(structure, layout, radius_cutoff, dtype, structure_id or structure.name)
+    if not structure.has_blocks("overlap"):
+        raise DataFormatError(structure.block_path("overlap"), "missing: overlap.h5 defines the graph's atom pairs")
+    overlap = structure.read_blocks("overlap")
+    operators = {"overlap": overlap}
+    for target in targets:
+        if target == "overlap":
+            continue
+        if not structure.has_blocks(target):
+            raise DataFormatError(structure.block_path(target), f"missing: {target} is a training target")
+        operators[target] = _aligned(structure, target, overlap, "overlap")
+    for name, blocks in operators.items():
+        deviation = blocks.max_hermiticity_deviation()
+        if deviation > hermiticity_tolerance:
+            raise DataFormatError(
+                structure.block_path(name),
+                f"not Hermitian: max |A_ij(R) - A_ji(-R)^T| = {deviation:.3g} exceeds the tolerance "
+                f"{hermiticity_tolerance:g}",
+            )
+    return _assemble(structure, layout, operators, dtype, structure_id or structure.name)
+
+
+def _radius_graph(structure: StructureFolder, layout: OrbitalLayout, cutoff: float, dtype, structure_id: str) -> Graph:
+    """Edges from a periodic radius graph; no operator blocks; masks = the real entries."""
+    from deeph_tf.data.neighbors import radius_graph
+
+    src, dst, shifts = radius_graph(structure.poscar.positions, structure.poscar.lattice, cutoff)
+    pairs = np.concatenate(
+        [
+            np.column_stack([np.zeros((structure.n_atoms, 3), np.int64), np.arange(structure.n_atoms), np.arange(structure.n_atoms)]),
+            np.column_stack([shifts, src, dst]),
+        ]
+    ).astype(np.int64)
+    return _assemble(structure, layout, {}, dtype, structure_id, pairs=pairs)
+
+
+def _assemble(
+    structure: StructureFolder,
+    layout: OrbitalLayout,
+    operators: Dict[str, BlockSet],
+    dtype,
+    structure_id: str,
+    pairs: Optional[np.ndarray] = None,
+) -> Graph:
+    """Nodes, edges, padded blocks and masks; ``pairs`` defaults to the overlap's atom_pairs."""
+    if pairs is None:
+        pairs = operators["overlap"].atom_pairs
+    n_atoms, n_c = structure.n_atoms, layout.n_common
+    species_names = structure.species
+    try:
+        species = np.array([layout.elements.index(e) for e in species_names], dtype=np.int32)
+    except ValueError:
+        unknown = sorted(set(species_names) - set(layout.elements))
+        raise DataFormatError(structure.path, f"elements {unknown} are not in the dataset layout {list(layout.elements)}")
+    for element in set(species_names):
+        if tuple(structure.orbital_shells(species_names.index(element))) != layout.shells(element):
+            raise DataFormatError(
+                structure.path / "info.json",
+                f"element {element} has shells {structure.orbital_shells(species_names.index(element))} "
+                f"but the dataset layout has {list(layout.shells(element))}",
+            )
+    slots = {e: layout.slot_indices(e) for e in set(species_names)}
+    onsite = (pairs[:, 0] == 0) & (pairs[:, 1] == 0) & (pairs[:, 2] == 0) & (pairs[:, 3] == pairs[:, 4])
+    onsite_rows = np.nonzero(onsite)[0]
+    onsite_atoms = pairs[onsite_rows, 3]
+    if len(onsite_rows) != n_atoms or len(np.unique(onsite_atoms)) != n_atoms:
+        lacking = sorted(set(range(n_atoms)) - set(onsite_atoms.tolist()))
+        raise DataFormatError(
+            structure.block_path("overlap"), f"no on-site block (0,0,0,i,i) for atoms {lacking[:5]}"
+        )
+    edge_rows = np.nonzero(~onsite)[0]
+    node_order = onsite_rows[np.argsort(onsite_atoms)]
+
+    graph: Graph = {
+        keys.STRUCTURE_ID: np.array(structure_id),
+        keys.ATOMIC_NUMBERS: np.array([atomic_number(e) for e in species_names], dtype=np.int32),
+        keys.SPECIES: species,
+        keys.POSITIONS: structure.poscar.positions.astype(dtype),
+        keys.LATTICE: structure.poscar.lattice.astype(dtype),
+        keys.EDGE_SRC: pairs[edge_rows, 3].astype(np.int32),
+        keys.EDGE_DST: pairs[edge_rows, 4].astype(np.int32),
+        keys.EDGE_SHIFT: pairs[edge_rows, :3].astype(np.int32),
+    }
+    edge_lookup = {tuple(pairs[r]): position for position, r in enumerate(edge_rows)}
+    graph[keys.EDGE_REVERSE] = np.array(
+        [edge_lookup[(-p[0], -p[1], -p[2], p[4], p[3])] for p in pairs[edge_rows]], dtype=np.int32
+    ).reshape(-1)
+
+    def padded(blocks: BlockSet, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), n_c, n_c), dtype=dtype)
+        for position, r in enumerate(rows):
+            i, j = pairs[r, 3], pairs[r, 4]
+            out[position][np.ix_(slots[species_names[i]], slots[species_names[j]])] = blocks.blocks[r]
+        return out
+
+    for name, blocks in operators.items():
+        graph[keys.node_key(name)] = padded(blocks, node_order)
+        graph[keys.edge_key(name)] = padded(blocks, edge_rows)
+
+    node_mask = np.zeros((n_atoms, n_c, n_c), dtype=bool)
+    for atom in range(n_atoms):
+        s = slots[species_names[atom]]
+        node_mask[atom][np.ix_(s, s)] = True
+    edge_mask = np.zeros((len(edge_rows), n_c, n_c), dtype=bool)
+    overlap_blocks = operators["overlap"].blocks if "overlap" in operators else None
+    for position, r in enumerate(edge_rows):
+        i, j = pairs[r, 3], pairs[r, 4]
+        if overlap_blocks is None:  # no overlap known: every real entry counts
+            counted = True
+        else:
+            counted = overlap_entry_mask(overlap_blocks[r], structure.orbital_shells(i), structure.orbital_shells(j))
+        edge_mask[position][np.ix_(slots[species_names[i]], slots[species_names[j]])] = counted
+    graph[keys.NODE_MASK] = node_mask
+    graph[keys.EDGE_MASK] = edge_mask
+    return graph
+
+
+def graph_entry_counts(graph: Graph, layout: OrbitalLayout) -> Tuple[int, int]:
+    """(total, masked) block entries, as DeepH's tools count them.
+
+    total: entries of every stored block that the element pair really has (n_i * n_j summed
+    over all pairs, on-site included); masked: those that count for training and metrics.
+    """
+    per_species = layout.species_orbital_masks().sum(axis=1)
+    n_orb = per_species[graph[keys.SPECIES]]
+    total = int(np.sum(n_orb**2) + np.sum(n_orb[graph[keys.EDGE_SRC]] * n_orb[graph[keys.EDGE_DST]]))
+    masked = int(graph[keys.NODE_MASK].sum() + graph[keys.EDGE_MASK].sum())
+    return total, masked
+
+
+def layout_from_structures(
+    structures: Iterable[StructureFolder],
+    common_orbital_types=None,
+    elements: Optional[Sequence[str]] = None,
+) -> OrbitalLayout:
+    """The common orbital layout of a set of structure folders (reads info.json only)."""
+    return OrbitalLayout.from_orbital_maps(
+        ((str(s.path / "info.json"), s.elements_orbital_map) for s in structures),
+        common_orbital_types=common_orbital_types,
+        elements=elements,
+    )

@@ -1,0 +1,50 @@
+"""Names, shapes and units of every field of a structure graph (one place, like NequIP's _keys).
+
+A *graph* is a dict of NumPy arrays (one structure) or TF tensors (a batch, see
+``deeph_tf.data.pipeline``). Nodes are atoms; edges are the off-site atom pairs
+(R, i, j) of overlap.h5 (or of a radius neighbour list): block <phi_i(0)| A |phi_j(R)>.
+On-site blocks (R = 0, i = i) are node targets. n_c is the number of orbitals of the
+dataset's common orbital layout (``deeph_tf.data.layout.OrbitalLayout``); blocks are padded
+to [n_c, n_c] and masks say which entries are real.
+"""
+
+# --- per structure ------------------------------------------------------------------------------
+#: [n_atoms] int32, atomic numbers.
+ATOMIC_NUMBERS = "atomic_numbers"
+#: [n_atoms] int32, index of each atom's element in ``OrbitalLayout.elements``.
+SPECIES = "species"
+#: [n_atoms, 3] float, Cartesian positions, Angstrom.
+POSITIONS = "positions"
+#: [3, 3] float, lattice vectors as rows, Angstrom.
+LATTICE = "lattice"
+#: [n_edges] int32, row atom i of the block <i(0)|A|j(R)>.
+EDGE_SRC = "edge_src"
+#: [n_edges] int32, column atom j.
+EDGE_DST = "edge_dst"
+#: [n_edges, 3] int32, lattice translation R of atom j, in lattice units.
+EDGE_SHIFT = "edge_shift"
+#: [n_edges] int32, index of the Hermitian partner edge (-R, j, i).
+EDGE_REVERSE = "edge_reverse"
+#: [n_atoms, n_c, n_c] bool, DeepH mask of the on-site blocks (entries that exist and count).
+NODE_MASK = "node_mask"
+#: [n_edges, n_c, n_c] bool, DeepH mask of the off-site blocks: real entry and max|S| of the
+#: shell pair > OVERLAP_MASK_THRESHOLD.
+EDGE_MASK = "edge_mask"
+#: () string, structure id (path relative to the dataset's dft/ folder).
+STRUCTURE_ID = "structure_id"
+
+#: Operators that can be targets; each gives ``node_<name>`` [n_atoms, n_c, n_c] and
+#: ``edge_<name>`` [n_edges, n_c, n_c] (padded with zeros). Hamiltonian in eV; overlap and
+#: density matrix dimensionless. The overlap is stored whenever overlap.h5 exists (masks,
+#: gauge-corrected metrics and eigenvalues need it), whether or not it is a target.
+OPERATORS = ("hamiltonian", "overlap", "density_matrix")
+
+
+def node_key(operator: str) -> str:
+    """``node_<operator>``: [n_atoms, n_c, n_c] on-site blocks."""
+    return f"node_{operator}"
+
+
+def edge_key(operator: str) -> str:
+    """``edge_<operator>``: [n_edges, n_c, n_c] off-site blocks."""
+    return f"edge_{operator}"
