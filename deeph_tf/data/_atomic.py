@@ -76,3 +76,9 @@ def atomic_path(target: "os.PathLike[str] | str") -> Iterator[Path]:
         raise
     _fsync_dir(directory)
     logger.debug("wrote %s", target)
+
+
+def atomic_write_text(target: "os.PathLike[str] | str", text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(target) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

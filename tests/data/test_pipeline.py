@@ -1,0 +1,127 @@
+"""tf.data batches: disjoint unions padded to buckets, equal to the per-structure graphs."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import requires_shared, shared_path
+from deeph_tf.data import keys
+from deeph_tf.data.graph import build_graph, layout_from_structures
+from deeph_tf.data.pipeline import GraphSet, bucket_sizes, resolve_batch_size, system_probabilities
+from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
+from deeph_tf.data.structure import load_structure
+
+
+def _unbatch(batch):
+    """Split a padded union batch back into per-structure pieces."""
+    out = {}
+    node_graph = batch["node_graph"].numpy()
+    edge_src = batch[keys.EDGE_SRC].numpy()
+    valid_edges = batch["edge_valid"].numpy()
+    for g, sid in enumerate(batch[keys.STRUCTURE_ID].numpy()):
+        if not batch["graph_valid"][g]:
+            assert sid == b""
+            continue
+        nodes = np.nonzero(node_graph == g)[0]
+        edges = np.nonzero(valid_edges & np.isin(edge_src, nodes))[0]
+        out[sid.decode()] = (nodes, edges)
+    return out
+
+
+def _check_batches(graph_dir, dataset_folder, layout, batches):
+    seen = set()
+    for batch in batches:
+        nodes_cap = batch[keys.SPECIES].shape[0]
+        assert not batch["node_valid"].numpy()[-1], "a bucket always keeps a padding node"
+        for sid, (nodes, edges) in _unbatch(batch).items():
+            reference = build_graph(load_structure(dataset_folder / sid), layout, structure_id=sid)
+            np.testing.assert_array_equal(batch[keys.SPECIES].numpy()[nodes], reference[keys.SPECIES])
+            np.testing.assert_allclose(batch["node_hamiltonian"].numpy()[nodes], reference["node_hamiltonian"])
+            np.testing.assert_allclose(batch["edge_hamiltonian"].numpy()[edges], reference["edge_hamiltonian"])
+            np.testing.assert_array_equal(batch[keys.EDGE_SRC].numpy()[edges] - nodes[0], reference[keys.EDGE_SRC])
+            np.testing.assert_array_equal(batch[keys.EDGE_MASK].numpy()[edges], reference[keys.EDGE_MASK])
+            np.testing.assert_array_equal(batch[keys.EDGE_REVERSE].numpy()[edges] - edges[0], reference[keys.EDGE_REVERSE])
+            positions = reference[keys.POSITIONS]
+            expected_vectors = positions[reference[keys.EDGE_DST]] - positions[reference[keys.EDGE_SRC]]
+            expected_vectors = expected_vectors + reference[keys.EDGE_SHIFT] @ reference[keys.LATTICE]
+            np.testing.assert_allclose(batch["edge_vector"].numpy()[edges], expected_vectors, atol=1e-5)
+            seen.add(sid)
+        padding = ~batch["edge_valid"].numpy()
+        assert not batch[keys.EDGE_MASK].numpy()[padding].any()
+        assert np.all(batch[keys.EDGE_SRC].numpy()[padding] >= batch["node_valid"].numpy().sum())
+        assert nodes_cap % 8 == 0
+    return seen
+
+
+def test_batches_are_padded_disjoint_unions(water_dataset, tmp_path):
+    graph_dir = tmp_path / "g"
+    build_graph_sets(water_dataset, graph_dir, GraphBuildOptions(structures_per_shard=5))
+    graph_set = GraphSet(graph_dir)
+    dataset, buckets = graph_set.dataset("train", batch_size=5, shuffle=True, seed=1)
+    batches = list(dataset)
+    assert [b[keys.STRUCTURE_ID].shape[0] for b in batches] == [5, 5, 5]
+    assert len({b[keys.SPECIES].shape[0] for b in batches}) <= len(buckets[0])
+    seen = _check_batches(graph_dir, water_dataset, graph_set.layout, batches)
+    assert seen == {f"w{k:02d}" for k in range(12)}
+
+
+@requires_shared
+def test_mixed_molecules_in_memory_and_on_disk(tmp_path):
+    folder = shared_path("molecules13")
+    graph_dir = tmp_path / "g"
+    build_graph_sets(folder, graph_dir, GraphBuildOptions(structures_per_shard=3))
+    graph_set = GraphSet(graph_dir)
+    layout = layout_from_structures(load_structure(p) for p in folder.iterdir() if p.is_dir())
+    for storage in ("memory", "disk"):
+        dataset, buckets = graph_set.dataset("train", batch_size=4, shuffle=True, seed=0, storage=storage, num_buckets=3)
+        batches = list(dataset)
+        assert len(buckets[0]) <= 3
+        assert _check_batches(graph_dir, folder, layout, batches) == {p.name for p in folder.iterdir() if p.is_dir()}
+    masked = sum(int(tf.reduce_sum(tf.cast(b[keys.NODE_MASK], tf.int32)) + tf.reduce_sum(tf.cast(b[keys.EDGE_MASK], tf.int32))) for b in batches)
+    assert masked == graph_set.index["subsets"]["train"]["counts"]["entries_masked"]
+
+
+def test_workers_get_disjoint_complete_shares(water_dataset, tmp_path):
+    build_graph_sets(water_dataset, tmp_path / "g", GraphBuildOptions(structures_per_shard=3))
+    graph_set = GraphSet(tmp_path / "g")
+    shares = []
+    for worker in range(2):
+        dataset, _ = graph_set.dataset("train", batch_size=2, worker_index=worker, num_workers=2)
+        shares.append({sid for b in dataset for sid in b[keys.STRUCTURE_ID].numpy() if sid})
+    assert not shares[0] & shares[1]
+    assert len(shares[0] | shares[1]) == 12
+
+
+def test_repeat_and_reshuffle_is_seeded(water_dataset, tmp_path):
+    build_graph_sets(water_dataset, tmp_path / "g", GraphBuildOptions())
+    graph_set = GraphSet(tmp_path / "g")
+
+    def order(seed):
+        dataset, _ = graph_set.dataset("train", batch_size=4, shuffle=True, repeat=True, seed=seed)
+        return [tuple(b[keys.STRUCTURE_ID].numpy()) for b in dataset.take(6)]
+
+    assert order(3) == order(3)
+    assert order(3) != order(4)
+
+
+def test_bucket_sizes_cover_the_worst_batch():
+    rng = np.random.default_rng(0)
+    atoms = rng.integers(3, 40, size=200)
+    edges = atoms * rng.integers(4, 12, size=200)
+    buckets = bucket_sizes(atoms, edges, batch_size=8, num_buckets=4)
+    assert 1 <= len(buckets) <= 4
+    assert buckets[-1].n_nodes > np.sort(atoms)[-8:].sum()
+    assert buckets[-1].n_edges >= np.sort(edges)[-8:].sum()
+    assert all(b.n_nodes % 8 == 0 and b.n_edges % 8 == 0 for b in buckets)
+
+
+def test_deepmd_batch_size_and_system_probabilities():
+    assert resolve_batch_size(4, [[3], [9]]) == [4, 4]
+    assert resolve_batch_size([1, 2], [[3], [9]]) == [1, 2]
+    assert resolve_batch_size("auto:32", [[3, 3], [9]]) == [11, 4]
+    assert resolve_batch_size("auto", [[32]]) == [1]
+    np.testing.assert_allclose(system_probabilities("prob_uniform", [1, 5]), [0.5, 0.5])
+    np.testing.assert_allclose(system_probabilities("prob_sys_size", [1, 3]), [0.25, 0.75])
+    np.testing.assert_allclose(system_probabilities("prob_sys_size; 0:2:0.6; 2:3:0.4", [1, 3, 7]), [0.15, 0.45, 0.4])
+    np.testing.assert_allclose(system_probabilities("prob_uniform", [1, 3], sys_probs=[1, 3]), [0.25, 0.75])
+    with pytest.raises(ValueError, match="does not fit"):
+        system_probabilities("prob_sys_size; 0:4:1.0", [1, 2])
