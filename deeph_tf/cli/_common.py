@@ -31,6 +31,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def configure_logging(level: str = "INFO", log_path: Optional[str] = None) -> None:
     """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level == "DEBUG" else "2")
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path))

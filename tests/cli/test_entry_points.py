@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["dtrain", "dfreeze", "dtest"]
+COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,79 @@
+"""``dgraph INPUT.json``: build the graph shards of the input's systems and exit.
+
+The counterpart of DeepH's ``only_save_graph``; ``dtrain`` calls the same code when shards
+are missing or stale. Unchanged shards are reused, so running it twice is cheap.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from deeph_tf.cli._common import add_common_arguments, configure_logging
+
+logger = logging.getLogger("dgraph")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dgraph",
+        description="Build (or update) the TFRecord graph shards and index.json for an input's "
+        "training and validation systems.",
+    )
+    parser.add_argument("INPUT", help="training input (JSON); uses training.training_data, "
+                        "training.validation_data and training.dataset")
+    parser.add_argument("--graph-dir", help="override training.dataset.graph_dir")
+    parser.add_argument("--workers", type=int, help="override training.dataset.num_workers (0: one per core)")
+    add_common_arguments(parser)
+    return parser
+
+
+def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None) -> dict:
+    """Build the shards of a normalized input; returns the index. Shared with dtrain."""
+    from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
+
+    training = config["training"]
+    dataset = dict(training["dataset"])
+    if workers is not None:
+        dataset["num_workers"] = workers
+    validation = training.get("validation_data")
+    return build_graph_sets(
+        training["training_data"]["systems"],
+        graph_dir or dataset["graph_dir"],
+        GraphBuildOptions.from_config(dataset),
+        validation_systems=validation["systems"] if validation else None,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_path)
+    from deeph_tf.config import ConfigError, load_input
+    from deeph_tf.data.errors import DataFormatError
+
+    try:
+        config = load_input(args.INPUT)
+    except (ConfigError, OSError) as error:
+        print(f"dgraph: {error}", file=sys.stderr)
+        return 2
+    try:
+        index = build_from_config(config, args.graph_dir, args.workers)
+    except (DataFormatError, ValueError, FileNotFoundError) as error:
+        print(f"dgraph: {error}", file=sys.stderr)
+        return 1
+    for name, subset in index["subsets"].items():
+        counts = subset["counts"]
+        if counts["structures"]:
+            logger.info(
+                "%-8s %6d structures, %8d edges, %10d entries (%d masked), %d shard(s)",
+                name, counts["structures"], counts["edges"], counts["entries_total"],
+                counts["entries_masked"], len(subset["shards"]),
+            )
+    if index["skipped"]:
+        logger.warning("%d structure(s) skipped, listed in index.json", len(index["skipped"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
