@@ -234,3 +234,30 @@ def layout_from_structures(
         common_orbital_types=common_orbital_types,
         elements=elements,
     )
+
+
+def graph_blocks(graph: Graph, layout: OrbitalLayout, operator: str, node_values=None, edge_values=None) -> BlockSet:
+    """Un-pad a graph's blocks back into a :class:`BlockSet` (on-site pairs first, then edges).
+
+    Args:
+        graph: a single-structure graph (``build_graph``).
+        operator: which operator to take from the graph, unless values are given.
+        node_values, edge_values: [n_atoms, n_c, n_c] and [n_edges, n_c, n_c] arrays to use
+            instead, e.g. a model's predictions, written with the same pairs and shapes.
+    Returns:
+        float64 blocks in the structure's own orbital order, ready for ``write_block_h5``
+        (e.g. as hamiltonian_pred.h5).
+    """
+    from deeph_tf.data.elements import SYMBOLS
+
+    nodes = np.asarray(graph[keys.node_key(operator)] if node_values is None else node_values, dtype=np.float64)
+    edges = np.asarray(graph[keys.edge_key(operator)] if edge_values is None else edge_values, dtype=np.float64)
+    species = [SYMBOLS[z] for z in graph[keys.ATOMIC_NUMBERS]]
+    slots = {e: layout.slot_indices(e) for e in set(species)}
+    n_atoms = len(species)
+    pairs = [[0, 0, 0, a, a] for a in range(n_atoms)]
+    blocks = [nodes[a][np.ix_(slots[species[a]], slots[species[a]])] for a in range(n_atoms)]
+    for e, (i, j, shift) in enumerate(zip(graph[keys.EDGE_SRC], graph[keys.EDGE_DST], graph[keys.EDGE_SHIFT])):
+        pairs.append([int(shift[0]), int(shift[1]), int(shift[2]), int(i), int(j)])
+        blocks.append(edges[e][np.ix_(slots[species[i]], slots[species[j]])])
+    return BlockSet(np.asarray(pairs, dtype=np.int64).reshape(-1, 5), blocks)

@@ -22,15 +22,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
 from deeph_tf.conventions import SHELL_LETTERS
 from deeph_tf.data._atomic import atomic_path
-from deeph_tf.data.block_h5 import BlockSet, read_block_h5
+from deeph_tf.data.block_h5 import BlockSet, read_block_h5, write_block_h5
 from deeph_tf.data.errors import DataFormatError
-from deeph_tf.data.poscar import Poscar, read_poscar
+from deeph_tf.data.poscar import Poscar, read_poscar, write_poscar
 
 logger = logging.getLogger(__name__)
 
@@ -303,3 +303,24 @@ def load_structure(folder: PathLike) -> StructureFolder:
                                          f"(sum over atoms of sum(2l+1); spinless)")
     logger.debug("loaded structure %s: %d atoms, %d orbitals", folder, poscar.n_atoms, n_orb)
     return structure
+
+
+def write_structure_folder(
+    folder: PathLike,
+    poscar: "Poscar",
+    info: Mapping[str, Any],
+    blocks: Optional[Mapping[str, BlockSet]] = None,
+) -> Path:
+    """Write a DeepH structure folder: POSCAR, info.json and ``<name>.h5`` for each block set.
+
+    ``blocks`` maps file stems to block sets, e.g. {"overlap": S, "hamiltonian_pred": H_pred}.
+    Every file is written atomically; the folder is created if needed. The result reads back
+    exactly with :func:`load_structure` and :meth:`StructureFolder.read_blocks`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_poscar(folder / POSCAR_FILENAME, poscar)
+    write_info_json(folder / INFO_FILENAME, info)
+    for name, blockset in (blocks or {}).items():
+        write_block_h5(folder / f"{name}.h5", blockset)
+    return folder

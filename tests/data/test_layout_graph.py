@@ -8,7 +8,7 @@ import pytest
 from conftest import WATER, requires_shared, shared_path
 from deeph_tf.data import keys
 from deeph_tf.data.errors import DataFormatError
-from deeph_tf.data.graph import build_graph, graph_entry_counts, layout_from_structures
+from deeph_tf.data.graph import build_graph, graph_blocks, graph_entry_counts, layout_from_structures
 from deeph_tf.data.layout import OrbitalLayout, parse_orbital_types
 from deeph_tf.data.structure import load_structure
 
@@ -153,3 +153,26 @@ def test_radius_graph_for_poscar_only(tmp_path):
     assert len(graph[keys.EDGE_SRC]) == 6 and "edge_hamiltonian" not in graph
     with pytest.raises(DataFormatError, match="overlap.h5"):
         build_graph(structure, layout)
+
+
+def test_writer_round_trip_with_predictions(tmp_path):
+    """graph -> blocks -> hamiltonian_pred.h5 -> reader gives back the DFT blocks exactly."""
+    from deeph_tf.data.structure import write_structure_folder
+
+    structure = load_structure(WATER / "2")
+    layout = layout_from_structures([structure])
+    graph = build_graph(structure, layout, dtype=np.float64)
+    predicted = graph_blocks(graph, layout, "hamiltonian")
+    out = write_structure_folder(
+        tmp_path / "dft" / "2", structure.poscar, structure.info,
+        {"overlap": structure.read_blocks("overlap"), "hamiltonian_pred": predicted},
+    )
+    again = load_structure(out)
+    assert again.species == structure.species
+    np.testing.assert_array_equal(again.poscar.positions, structure.poscar.positions)
+    read_back = again.read_blocks("hamiltonian_pred")
+    original = structure.read_blocks("hamiltonian")
+    assert sorted(read_back.keys()) == sorted(original.keys())
+    for key in original.keys():
+        np.testing.assert_array_equal(read_back.block(key), original.block(key))
+    assert read_back.max_hermiticity_deviation() == 0.0
