@@ -1,0 +1,149 @@
+"""One message-passing block with node and edge updates (DeepH-E3 style).
+
+For each edge e = (i -> j, R):
+    t_e   = Linear([h_i, h_j, e_e])                          equivariant mixing of both atoms and the edge
+    m_e   = TP(t_e, Y(r_ij)) with per-path radial weights     the equivariant convolution
+    h_i'  = Norm(Gate(Linear(sum_{e from i} m_e / n_avg)) + SelfLinear(h_i))
+    e_e'  = Norm(Gate(Linear(m_e)) + SelfLinear(e_e))
+TP is the SO(2) (eSCN) product by default, or the Clebsch-Gordan reference (``convolution="cg"``).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from deeph_tf.model.gate import Gate, gate_irreps
+from deeph_tf.model.linear import EquivariantLinear
+from deeph_tf.model.norm import EquivariantLayerNorm
+from deeph_tf.model.radial import RadialMLP
+from deeph_tf.model.tensor_product import CGEdgeTensorProduct, SO2EdgeTensorProduct
+from deeph_tf.so3.irreps import Irrep, Irreps
+
+CONVOLUTIONS = ("so2", "cg")
+
+
+def _distinct(irreps: Irreps):
+    return {ir for _, ir in irreps}
+
+
+def tp_input_irreps(irreps_in: Irreps, irreps_target: Irreps) -> Irreps:
+    """Irreps fed to the tensor product: the (l, p) of ``irreps_in``, with the multiplicity the
+    target has for that (l, p) (the input's own where the target lacks it), sorted by l."""
+    target_mul: Dict[Irrep, int] = {}
+    for mul, ir in irreps_target:
+        target_mul[ir] = target_mul.get(ir, 0) + mul
+    own_mul: Dict[Irrep, int] = {}
+    for mul, ir in irreps_in:
+        own_mul[ir] = own_mul.get(ir, 0) + mul
+    irreps = Irreps([(target_mul.get(ir, own_mul[ir]), ir) for ir in own_mul])
+    return irreps.sort()[0].simplify()
+
+
+@keras.saving.register_keras_serializable(package="deeph_tf")
+class InteractionBlock(keras.layers.Layer):
+    """Node and edge update (see module doc).
+
+    Args:
+        irreps_node_in, irreps_edge_in: irreps of the incoming node and edge features.
+        irreps_node_out, irreps_edge_out: irreps after the block (scalars first).
+        lmax_sh: largest l of the edge spherical harmonics.
+        radial_hidden: hidden widths of the MLP giving per-path weights from the radial basis.
+        avg_num_neighbors: normalization of the message sum (dataset statistic).
+        convolution: "so2" (eSCN, O(L^3)) or "cg" (Clebsch-Gordan reference, O(L^6)).
+        parity: O(3) parities (False: SO(3) only).
+
+    Call inputs: node [N, node_in], edge [E, edge_in], radial [E, n_basis], vectors [E, 3],
+    edge_src [E], edge_dst [E], wigner (list of [E, 2l+1, 2l+1] or None).
+    Outputs: (node [N, node_out], edge [E, edge_out]).
+    """
+
+    def __init__(
+        self,
+        irreps_node_in,
+        irreps_edge_in,
+        irreps_node_out,
+        irreps_edge_out,
+        lmax_sh: int,
+        radial_hidden: Sequence[int] = (64, 64),
+        avg_num_neighbors: float = 1.0,
+        convolution: str = "so2",
+        parity: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if convolution not in CONVOLUTIONS:
+            raise ValueError(f"convolution must be one of {CONVOLUTIONS}, received: convolution={convolution!r}")
+        if avg_num_neighbors <= 0:
+            raise ValueError(f"avg_num_neighbors must be > 0, received: {avg_num_neighbors}")
+        self.irreps_node_in, self.irreps_edge_in = Irreps(irreps_node_in), Irreps(irreps_edge_in)
+        self.irreps_node_out, self.irreps_edge_out = Irreps(irreps_node_out), Irreps(irreps_edge_out)
+        self.lmax_sh, self.radial_hidden = int(lmax_sh), [int(u) for u in radial_hidden]
+        self.avg_num_neighbors, self.convolution, self.parity = float(avg_num_neighbors), convolution, bool(parity)
+
+        policy = self.dtype_policy
+        concat_in = self.irreps_node_in + self.irreps_node_in + self.irreps_edge_in
+        self.irreps_tp_in = tp_input_irreps(concat_in, self.irreps_node_out)
+        self.pre_linear = EquivariantLinear(concat_in, self.irreps_tp_in, dtype=policy)
+        wanted = sorted(_distinct(self.irreps_node_out) | _distinct(self.irreps_edge_out))
+        product = SO2EdgeTensorProduct if convolution == "so2" else CGEdgeTensorProduct
+        self.tensor_product = product(self.irreps_tp_in, self.lmax_sh, allowed_out=wanted, parity=self.parity, dtype=policy)
+        self.radial_mlp = RadialMLP(self.radial_hidden, self.tensor_product.num_weights, dtype=policy)
+        self.node_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_node_in, self.irreps_node_out, dtype=policy)
+        self.edge_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_edge_in, self.irreps_edge_out, dtype=policy)
+
+    def build(self, *input_shapes):
+        """Sub-layers build on their first call (their input widths are fixed by the irreps)."""
+        self.built = True
+
+    @property
+    def lmax_rotation(self) -> int:
+        """Largest l whose edge rotation the SO(2) product needs."""
+        return max(max(ir.l for _, ir in self.irreps_tp_in), max(ir.l for _, ir in self.tensor_product.irreps_out))
+
+    def call(self, node, edge, radial, vectors, edge_src, edge_dst, wigner=None):
+        inputs = tf.concat([tf.gather(node, edge_src), tf.gather(node, edge_dst), edge], axis=-1)
+        mixed = self.pre_linear(inputs)
+        weights = self.radial_mlp(radial)
+        if self.convolution == "so2":
+            messages = self.tensor_product(mixed, vectors, weights, wigner=wigner)
+        else:
+            messages = self.tensor_product(mixed, vectors, weights)
+        aggregated = tf.math.unsorted_segment_sum(messages, edge_src, tf.shape(node)[0])
+        aggregated = aggregated / tf.cast(self.avg_num_neighbors, aggregated.dtype)
+        return self.node_update(aggregated, node), self.edge_update(messages, edge)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            irreps_node_in=str(self.irreps_node_in),
+            irreps_edge_in=str(self.irreps_edge_in),
+            irreps_node_out=str(self.irreps_node_out),
+            irreps_edge_out=str(self.irreps_edge_out),
+            lmax_sh=self.lmax_sh,
+            radial_hidden=self.radial_hidden,
+            avg_num_neighbors=self.avg_num_neighbors,
+            convolution=self.convolution,
+            parity=self.parity,
+        )
+        return config
+
+
+class _GatedUpdate(keras.layers.Layer):
+    """Norm(Gate(Linear(message)) + SelfLinear(previous)): one residual update."""
+
+    def __init__(self, irreps_message, irreps_previous, irreps_out, **kwargs):
+        super().__init__(**kwargs)
+        scalars, gates, gated = gate_irreps(irreps_out)
+        policy = self.dtype_policy
+        self.linear = EquivariantLinear(irreps_message, scalars + gates + gated, allow_zero_outputs=True, dtype=policy)
+        self.gate = Gate(scalars, gates, gated, dtype=policy)
+        self.self_linear = EquivariantLinear(irreps_previous, scalars + gated, allow_zero_outputs=True, dtype=policy)
+        self.norm = EquivariantLayerNorm(scalars + gated, dtype=policy)
+
+    def build(self, *input_shapes):
+        self.built = True
+
+    def call(self, message, previous):
+        return self.norm(self.gate(self.linear(message)) + self.self_linear(previous))

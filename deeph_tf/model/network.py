@@ -1,0 +1,192 @@
+"""The Hamiltonian model: embeddings, interaction blocks, block heads, Hermitian symmetrization.
+
+Input: a batch dict from ``deeph_tf.data.pipeline`` (padded disjoint union of graphs).
+Output: ``{"node": [N, n_c, n_c], "edge": [E, n_c, n_c]}`` predicted blocks of the target
+operator in the common orbital layout (eV for the Hamiltonian), exactly Hermitian and
+equivariant: rotating the structure by Q gives U(Q) H U(Q)^T.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deeph_tf.data import keys
+from deeph_tf.model.blocks import InteractionBlock
+from deeph_tf.model.head import BlockHead, block_irreps, symmetrize_blocks
+from deeph_tf.model.radial import RadialEmbedding, RadialMLP
+from deeph_tf.model.tensor_product import edge_rotations
+from deeph_tf.so3.irreps import Irrep, Irreps
+
+#: Named configurations, like DeepH's: hidden irreps, blocks, harmonics, radial basis.
+PRESETS: Dict[str, dict] = {
+    "light": {
+        "irreps_hidden": "64x0e+32x1o+16x2e+8x3o+8x4e",
+        "num_blocks": 3,
+        "lmax_sh": 4,
+        "num_radial_basis": 8,
+        "radial_hidden": [64],
+    },
+    "accurate": {
+        "irreps_hidden": "128x0e+64x1o+48x2e+32x3o+16x4e",
+        "num_blocks": 4,
+        "lmax_sh": 4,
+        "num_radial_basis": 16,
+        "radial_hidden": [128, 128],
+    },
+}
+
+
+def model_inputs(batch: dict) -> dict:
+    """The numeric fields of a pipeline batch (strings such as structure ids cannot enter XLA)."""
+    return {name: value for name, value in batch.items() if value.dtype != tf.string}
+
+
+def _even(irreps: Irreps) -> Irreps:
+    return Irreps([(mul, Irrep(ir.l, 1)) for mul, ir in irreps])
+
+
+def last_block_irreps(irreps_hidden: Irreps, needed: Irreps) -> Irreps:
+    """Hidden irreps plus any (l, p) the output needs, with the output's multiplicity."""
+    present = {ir for _, ir in irreps_hidden}
+    extra: Dict[Irrep, int] = {}
+    for mul, ir in needed:
+        if ir not in present:
+            extra[ir] = extra.get(ir, 0) + mul
+    return (irreps_hidden + Irreps([(m, ir) for ir, m in extra.items()])).sort()[0].simplify()
+
+
+@keras.saving.register_keras_serializable(package="deeph_tf")
+class HamiltonianModel(keras.Model):
+    """E(3)-equivariant message-passing network predicting orbital blocks.
+
+    Args:
+        elements: element symbols; species index = position.
+        common_shells: l of each shell of the common orbital layout.
+        irreps_hidden: node and edge feature irreps, e.g. "64x0e+32x1o+16x2e+8x3o+8x4e".
+        num_blocks: interaction blocks.
+        lmax_sh: largest l of edge spherical harmonics.
+        cutoff: radial cutoff in Angstrom (>= the longest edge, so every edge gets radial info).
+        num_radial_basis: Bessel functions.
+        radial_hidden: hidden widths of the per-path radial MLPs.
+        avg_num_neighbors: edges per atom (normalizes message sums).
+        convolution: "so2" (eSCN) or "cg" (reference).
+        parity: O(3) model (True) or SO(3) only.
+        node_scale, node_shift, edge_scale: standardization of the outputs (``statistics``).
+        symmetrize: make predictions exactly Hermitian.
+    """
+
+    def __init__(
+        self,
+        elements: Sequence[str],
+        common_shells: Sequence[int],
+        irreps_hidden: str = PRESETS["light"]["irreps_hidden"],
+        num_blocks: int = 3,
+        lmax_sh: int = 4,
+        cutoff: float = 8.0,
+        num_radial_basis: int = 8,
+        radial_hidden: Sequence[int] = (64,),
+        avg_num_neighbors: float = 1.0,
+        convolution: str = "so2",
+        parity: bool = True,
+        node_scale=None,
+        node_shift=None,
+        edge_scale=None,
+        symmetrize: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, received: num_blocks={num_blocks}")
+        self.elements = [str(e) for e in elements]
+        self.common_shells = [int(l) for l in common_shells]
+        self.irreps_hidden = Irreps(irreps_hidden).sort()[0].simplify()
+        if not parity:
+            self.irreps_hidden = _even(self.irreps_hidden).sort()[0].simplify()
+        self.num_blocks, self.lmax_sh = int(num_blocks), int(lmax_sh)
+        self.cutoff, self.num_radial_basis = float(cutoff), int(num_radial_basis)
+        self.radial_hidden = [int(u) for u in radial_hidden]
+        self.avg_num_neighbors, self.convolution, self.parity = float(avg_num_neighbors), convolution, bool(parity)
+        self.symmetrize = bool(symmetrize)
+        self._statistics = {
+            "node_scale": None if node_scale is None else np.asarray(node_scale).tolist(),
+            "node_shift": None if node_shift is None else np.asarray(node_shift).tolist(),
+            "edge_scale": None if edge_scale is None else np.asarray(edge_scale).tolist(),
+        }
+        n_species = len(self.elements)
+        policy = self.dtype_policy
+        scalar_width = self.irreps_hidden.count("0e") or 16
+        self.irreps_embedding = Irreps(f"{scalar_width}x0e")
+
+        self.radial = RadialEmbedding(self.num_radial_basis, self.cutoff, dtype=policy)
+        self.node_embedding = keras.layers.Dense(scalar_width, use_bias=False, dtype=policy, name="node_embedding")
+        self.edge_embedding = RadialMLP([scalar_width], scalar_width, dtype=policy, name="edge_embedding")
+        needed = block_irreps(self.common_shells, self.parity)
+        last = last_block_irreps(self.irreps_hidden, needed)
+        self.blocks = []
+        node_in = edge_in = self.irreps_embedding
+        for index in range(self.num_blocks):
+            out = last if index == self.num_blocks - 1 else self.irreps_hidden
+            self.blocks.append(
+                InteractionBlock(
+                    node_in, edge_in, out, out, self.lmax_sh, self.radial_hidden, self.avg_num_neighbors,
+                    convolution=self.convolution, parity=self.parity, dtype=policy, name=f"block_{index}",
+                )
+            )
+            node_in = edge_in = out
+        self.node_head = BlockHead(
+            last, self.common_shells, n_species, pair=False, parity=self.parity,
+            scale=node_scale, shift=node_shift, dtype=policy, name="node_head",
+        )
+        self.edge_head = BlockHead(
+            last, self.common_shells, n_species, pair=True, parity=self.parity,
+            scale=edge_scale, dtype=policy, name="edge_head",
+        )
+        self._lmax_rotation = max(block.lmax_rotation for block in self.blocks)
+
+    def build(self, *input_shapes):
+        self.built = True
+
+    def call(self, batch, training=False):
+        species = tf.cast(batch[keys.SPECIES], tf.int32)
+        src = tf.cast(batch[keys.EDGE_SRC], tf.int32)
+        dst = tf.cast(batch[keys.EDGE_DST], tf.int32)
+        dtype = self.compute_dtype
+        positions = tf.cast(batch[keys.POSITIONS], dtype)
+        shift = tf.cast(batch["edge_shift_vector"], dtype)
+        vectors = tf.gather(positions, dst) + shift - tf.gather(positions, src)
+        lengths = tf.sqrt(tf.reduce_sum(vectors * vectors, axis=-1))
+        radial = self.radial(lengths)
+        n_species = len(self.elements)
+        one_hot = tf.one_hot(species, n_species, dtype=dtype)
+        node = self.node_embedding(one_hot)
+        edge = self.edge_embedding(tf.concat([radial, tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1))
+        wigner = edge_rotations(vectors, self._lmax_rotation) if self.convolution == "so2" else None
+        for block in self.blocks:
+            node, edge = block(node, edge, radial, vectors, src, dst, wigner=wigner)
+        node_blocks = self.node_head(node, species)
+        edge_blocks = self.edge_head(edge, tf.stack([tf.gather(species, src), tf.gather(species, dst)], axis=-1))
+        if self.symmetrize:
+            node_blocks, edge_blocks = symmetrize_blocks(node_blocks, edge_blocks, tf.cast(batch[keys.EDGE_REVERSE], tf.int32))
+        return {"node": node_blocks, "edge": edge_blocks}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            elements=self.elements,
+            common_shells=self.common_shells,
+            irreps_hidden=str(self.irreps_hidden),
+            num_blocks=self.num_blocks,
+            lmax_sh=self.lmax_sh,
+            cutoff=self.cutoff,
+            num_radial_basis=self.num_radial_basis,
+            radial_hidden=self.radial_hidden,
+            avg_num_neighbors=self.avg_num_neighbors,
+            convolution=self.convolution,
+            parity=self.parity,
+            symmetrize=self.symmetrize,
+            **self._statistics,
+        )
+        return config
