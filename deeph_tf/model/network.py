@@ -30,8 +30,8 @@ PRESETS: Dict[str, dict] = {
         "radial_hidden": [64],
     },
     "accurate": {
-        "irreps_hidden": "128x0e+64x1o+48x2e+32x3o+16x4e",
-        "num_blocks": 4,
+        "irreps_hidden": "128x0e+96x1o+64x2e+32x3o+32x4e",
+        "num_blocks": 5,
         "lmax_sh": 4,
         "num_radial_basis": 16,
         "radial_hidden": [128, 128],

@@ -1,0 +1,1 @@
+"""Training: losses over masked block entries, compiled steps, schedules, checkpoints, the loop."""
