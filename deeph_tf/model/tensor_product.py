@@ -137,25 +137,43 @@ class SO2EdgeTensorProduct(_EdgeTensorProductBase):
     """eSCN-style tensor product: rotate to the edge frame, sparse m-diagonal maps, rotate back.
 
     Same inputs, outputs and weights as :class:`CGEdgeTensorProduct`, same values to rounding.
+    In the edge frame each path maps x'[m1] only to out'[+-m1], so it is two gathers and two
+    multiplications by constants; all paths ending in the same l3 are rotated back together.
     ``wigner`` (per-l D(R) of each edge, from :func:`edge_rotations`) can be passed to share
     the rotations between layers.
     """
 
     def build(self, input_shape=None):
         self._lmax_rotation = max(max(ir.l for _, ir in self.irreps_in), max(p[2] for p in self.paths))
-        # In the edge frame Y^l2(e_z) = sqrt(2 l2 + 1) at m2 = 0 (component normalization).
+        # In the edge frame Y^l2(e_z) = sqrt(2 l2 + 1) at m2 = 0 (component normalization), so
+        # path (l1, l2 -> l3) is the constant map K = C[:, l2, :] sqrt(2 l2 + 1): [2l1+1, 2l3+1],
+        # non-zero only between m1 = +-m3. Store it as two (index, coefficient) gathers; index
+        # 2 l1 + 1 points at an appended zero column.
         self._groups = []
         for k, (mul, ir) in enumerate(self.irreps_in):
+            l1 = ir.l
             members = [i for i, p in enumerate(self.paths) if p[0] == k]
-            kernel = np.concatenate(
-                [
-                    clebsch_gordan(ir.l, self.paths[i][1], self.paths[i][2])[:, self.paths[i][1], :]
-                    * np.sqrt(2 * self.paths[i][1] + 1)
-                    for i in members
-                ],
-                axis=-1,
-            )  # [2l1+1, sum over members (2l3+1)]
-            self._groups.append((k, members, kernel))
+            index_a, coef_a, index_b, coef_b = [], [], [], []
+            for i in members:
+                _, l2, l3, _ = self.paths[i]
+                kernel = clebsch_gordan(l1, l2, l3)[:, l2, :] * np.sqrt(2 * l2 + 1)
+                check = np.zeros_like(kernel)
+                for c in range(2 * l3 + 1):
+                    m = c - l3
+                    rows = [l1 + m, l1 - m] if m != 0 else [l1, None]
+                    for rows_list, coefs, row in ((index_a, coef_a, rows[0]), (index_b, coef_b, rows[1])):
+                        if row is not None and 0 <= row <= 2 * l1 and abs(m) <= l1:
+                            rows_list.append(row)
+                            coefs.append(kernel[row, c])
+                            check[row, c] = kernel[row, c]
+                        else:
+                            rows_list.append(2 * l1 + 1)
+                            coefs.append(0.0)
+                if np.abs(kernel - check).max() > 1e-12:
+                    raise RuntimeError(f"path {self.paths[i]} is not m-diagonal in the edge frame")
+            self._groups.append(
+                (k, members, np.array(index_a), np.array(coef_a), np.array(index_b), np.array(coef_b))
+            )
         self.built = True
 
     def call(self, x, vectors, weights, wigner: Optional[Sequence[tf.Tensor]] = None):
@@ -163,18 +181,32 @@ class SO2EdgeTensorProduct(_EdgeTensorProductBase):
             wigner = edge_rotations(vectors, self._lmax_rotation)
         terms = self._input_terms(x)
         path_weights = self._path_weights(weights)
-        outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
-        for k, members, kernel in self._groups:
+        in_frame_outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
+        for k, members, index_a, coef_a, index_b, coef_b in self._groups:
             l1 = self.irreps_in[k].ir.l
             in_frame = tf.matmul(terms[k], wigner[l1]) if l1 > 0 else terms[k]  # x'^T = x^T D
-            product = tf.einsum("eua,ac->euc", in_frame, tf.constant(kernel, dtype=in_frame.dtype))
+            padded = tf.pad(in_frame, [[0, 0], [0, 0], [0, 1]])
+            dtype = in_frame.dtype
+            product = tf.gather(padded, index_a, axis=2) * tf.constant(coef_a, dtype) + tf.gather(
+                padded, index_b, axis=2
+            ) * tf.constant(coef_b, dtype)
             start = 0
             for i in members:
-                l3 = self.paths[i][2]
-                width = 2 * l3 + 1
-                part = product[:, :, start : start + width] * path_weights[i]
-                outputs[i] = tf.matmul(part, wigner[l3], transpose_b=True) if l3 > 0 else part
+                width = 2 * self.paths[i][2] + 1
+                in_frame_outputs[i] = product[:, :, start : start + width] * path_weights[i]
                 start += width
+        outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
+        for l3 in sorted({p[2] for p in self.paths}):
+            members = [i for i, p in enumerate(self.paths) if p[2] == l3]
+            if l3 == 0:
+                for i in members:
+                    outputs[i] = in_frame_outputs[i]
+                continue
+            stacked = tf.concat([in_frame_outputs[i] for i in members], axis=1)  # [E, sum mul, 2l3+1]
+            rotated = tf.matmul(stacked, wigner[l3], transpose_b=True)
+            sizes = [self.irreps_in[self.paths[i][0]].mul for i in members]
+            for i, part in zip(members, tf.split(rotated, sizes, axis=1)):
+                outputs[i] = part
         return tf.concat([tf.reshape(o, [tf.shape(x)[0], -1]) for o in outputs], axis=-1)
 
 
