@@ -117,10 +117,15 @@ class HamiltonianModel(keras.Model):
         }
         n_species = len(self.elements)
         policy = self.dtype_policy
+        # Mixed precision ("mixed_bfloat16"): message passing computes in bf16, while geometry,
+        # radial basis, edge rotations, output heads (-500 eV shifts) and the loss stay float32.
+        precise = policy.variable_dtype if policy.compute_dtype != policy.variable_dtype else policy
+        self._precise_dtype = precise if isinstance(precise, str) else precise.compute_dtype
+        self._convert_input_args = False  # positions must not be cast to bf16 on entry
         scalar_width = self.irreps_hidden.count("0e") or 16
         self.irreps_embedding = Irreps(f"{scalar_width}x0e")
 
-        self.radial = RadialEmbedding(self.num_radial_basis, self.cutoff, dtype=policy)
+        self.radial = RadialEmbedding(self.num_radial_basis, self.cutoff, dtype=precise)
         self.node_embedding = keras.layers.Dense(scalar_width, use_bias=False, dtype=policy, name="node_embedding")
         self.edge_embedding = RadialMLP([scalar_width], scalar_width, dtype=policy, name="edge_embedding")
         needed = block_irreps(self.common_shells, self.parity)
@@ -138,11 +143,11 @@ class HamiltonianModel(keras.Model):
             node_in = edge_in = out
         self.node_head = BlockHead(
             last, self.common_shells, n_species, pair=False, parity=self.parity,
-            scale=node_scale, shift=node_shift, dtype=policy, name="node_head",
+            scale=node_scale, shift=node_shift, dtype=precise, name="node_head",
         )
         self.edge_head = BlockHead(
             last, self.common_shells, n_species, pair=True, parity=self.parity,
-            scale=edge_scale, dtype=policy, name="edge_head",
+            scale=edge_scale, dtype=precise, name="edge_head",
         )
         self._lmax_rotation = max(block.lmax_rotation for block in self.blocks)
 
@@ -153,16 +158,18 @@ class HamiltonianModel(keras.Model):
         species = tf.cast(batch[keys.SPECIES], tf.int32)
         src = tf.cast(batch[keys.EDGE_SRC], tf.int32)
         dst = tf.cast(batch[keys.EDGE_DST], tf.int32)
-        dtype = self.compute_dtype
+        dtype = self._precise_dtype
         positions = tf.cast(batch[keys.POSITIONS], dtype)
         shift = tf.cast(batch["edge_shift_vector"], dtype)
         vectors = tf.gather(positions, dst) + shift - tf.gather(positions, src)
         lengths = tf.sqrt(tf.reduce_sum(vectors * vectors, axis=-1))
         radial = self.radial(lengths)
         n_species = len(self.elements)
-        one_hot = tf.one_hot(species, n_species, dtype=dtype)
+        one_hot = tf.one_hot(species, n_species, dtype=self.compute_dtype)
         node = self.node_embedding(one_hot)
-        edge = self.edge_embedding(tf.concat([radial, tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1))
+        edge = self.edge_embedding(
+            tf.concat([tf.cast(radial, self.compute_dtype), tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1)
+        )
         wigner = edge_rotations(vectors, self._lmax_rotation) if self.convolution == "so2" else None
         for block in self.blocks:
             node, edge = block(node, edge, radial, vectors, src, dst, wigner=wigner)
