@@ -94,7 +94,9 @@ def test_config_module_imports_neither_tensorflow_nor_numpy():
 
 def test_defaults_filled():
     out = normalize(minimal())
-    assert out["model"] == {} and out["learning_rate"] == {} and out["loss"] == {} and out["optimizer"] == {}
+    assert out["learning_rate"] == {} and out["loss"] == {} and out["optimizer"] == {}
+    assert out["model"]["preset"] == "light" and out["model"]["convolution"] == "so2"
+    assert out["model"]["irreps_hidden"] is None and out["model"]["cutoff"] == "auto"
     td = out["training"]["training_data"]
     assert td == {"systems": "water_rotated/dft", "batch_size": "auto", "auto_prob": "prob_sys_size", "sys_probs": None}
     assert out["training"]["validation_data"] is None
@@ -122,7 +124,8 @@ def test_given_values_kept_and_validation_data_filled():
     c = minimal(batch_size=2)
     c["training"]["validation_data"] = {"systems": ["v1", "v2"]}
     c["training"]["dataset"] = {"storage": "disk", "num_buckets": 8}
-    c["model"] = {"anything": {"goes": 1}}
+    c["learning_rate"] = {"anything": {"goes": 1}}  # still a placeholder section
+    c["model"] = {"preset": "accurate", "num_blocks": 2}
     out = normalize(c)
     assert out["training"]["training_data"]["batch_size"] == 2
     assert out["training"]["validation_data"] == {
@@ -135,7 +138,8 @@ def test_given_values_kept_and_validation_data_filled():
     assert out["training"]["dataset"]["storage"] == "disk"
     assert out["training"]["dataset"]["num_buckets"] == 8
     assert out["training"]["dataset"]["dtype"] == "float32"
-    assert out["model"] == {"anything": {"goes": 1}}
+    assert out["learning_rate"] == {"anything": {"goes": 1}}
+    assert out["model"]["preset"] == "accurate" and out["model"]["num_blocks"] == 2
 
 
 def test_keys_come_out_in_schema_order():
@@ -149,7 +153,7 @@ def test_keys_come_out_in_schema_order():
 def test_comments_dropped_at_any_depth():
     c = {
         "_comment": "top",
-        "model": {"_note": 1, "layers": [{"_c": "in a list", "n": 2}]},
+        "learning_rate": {"_note": 1, "layers": [{"_c": "in a list", "n": 2}]},
         "training": {
             "_comment": "x",
             "training_data": {"systems": "s", "_why": "deep"},
@@ -161,7 +165,7 @@ def test_comments_dropped_at_any_depth():
     assert c == original  # the input is not modified
     text = json.dumps(out)
     assert '"_' not in text
-    assert out["model"] == {"layers": [{"n": 2}]}
+    assert out["learning_rate"] == {"layers": [{"n": 2}]}
     assert out["training"]["dataset"]["split"] == {"file": "split.json"}
     assert strip_comments({"_a": 1, "b": [{"_c": 2, "d": 3}], "e": {"_f": {}}}) == {"b": [{"d": 3}], "e": {}}
 

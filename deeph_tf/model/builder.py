@@ -1,0 +1,54 @@
+"""Build a :class:`HamiltonianModel` from the normalized ``model`` section of an input."""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from deeph_tf.data.layout import OrbitalLayout
+from deeph_tf.model.network import PRESETS, HamiltonianModel
+from deeph_tf.model.statistics import TargetStatistics
+
+logger = logging.getLogger(__name__)
+
+#: Added to the longest training edge when ``cutoff`` is "auto" (Angstrom).
+AUTO_CUTOFF_MARGIN = 0.5
+
+
+def resolve_model_options(model_config: Mapping, statistics: TargetStatistics) -> dict:
+    """Preset values overridden by every non-null key; cutoff "auto" from the statistics."""
+    preset = model_config.get("preset") or "light"
+    if preset not in PRESETS:
+        raise ValueError(f"model.preset: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    options = dict(PRESETS[preset])
+    for key in ("irreps_hidden", "num_blocks", "lmax_sh", "num_radial_basis", "radial_hidden"):
+        if model_config.get(key) is not None:
+            options[key] = model_config[key]
+    cutoff = model_config.get("cutoff", "auto")
+    if cutoff == "auto":
+        cutoff = statistics.max_edge_length + AUTO_CUTOFF_MARGIN
+    elif cutoff < statistics.max_edge_length:
+        logger.warning(
+            "model.cutoff %.3g A is shorter than the longest edge (%.3g A): those edges get no radial information",
+            cutoff, statistics.max_edge_length,
+        )
+    options.update(
+        cutoff=float(cutoff),
+        convolution=model_config.get("convolution", "so2"),
+        parity=bool(model_config.get("parity", True)),
+    )
+    return options
+
+
+def build_model(model_config: Mapping, layout: OrbitalLayout, statistics: TargetStatistics) -> HamiltonianModel:
+    """The model for ``layout`` with standardization from ``statistics``."""
+    options = resolve_model_options(model_config, statistics)
+    return HamiltonianModel(
+        layout.elements,
+        layout.common_shells,
+        avg_num_neighbors=statistics.avg_num_neighbors,
+        node_scale=statistics.node_scale,
+        node_shift=statistics.node_shift,
+        edge_scale=statistics.edge_scale,
+        dtype=model_config.get("precision", "float32"),
+        **options,
+    )
