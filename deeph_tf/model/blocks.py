@@ -5,7 +5,8 @@ For each edge e = (i -> j, R):
     m_e   = TP(t_e, Y(r_ij)) with per-path radial weights     the equivariant convolution
     h_i'  = Norm(Gate(Linear(sum_{e from i} m_e / n_avg)) + SelfLinear(h_i))
     e_e'  = Norm(Gate(Linear(m_e)) + SelfLinear(e_e))
-TP is the SO(2) (eSCN) product by default, or the Clebsch-Gordan reference (``convolution="cg"``).
+The convolution is the SO(2) (eSCN) one by default, or the Clebsch-Gordan product
+(``convolution="cg"``, the reference; its path outputs are mixed by the following linear layers).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from deeph_tf.model.gate import Gate, gate_irreps
 from deeph_tf.model.linear import EquivariantLinear
 from deeph_tf.model.norm import EquivariantLayerNorm
 from deeph_tf.model.radial import RadialMLP
-from deeph_tf.model.tensor_product import CGEdgeTensorProduct, SO2EdgeTensorProduct
+from deeph_tf.model.tensor_product import CGEdgeTensorProduct, SO2Convolution
 from deeph_tf.so3.irreps import Irrep, Irreps
 
 CONVOLUTIONS = ("so2", "cg")
@@ -26,6 +27,18 @@ CONVOLUTIONS = ("so2", "cg")
 
 def _distinct(irreps: Irreps):
     return {ir for _, ir in irreps}
+
+
+def merged_irreps(first: Irreps, second: Irreps) -> Irreps:
+    """Every (l, p) of either, with the larger total multiplicity, sorted by l."""
+    muls: Dict[Irrep, int] = {}
+    for irreps in (first, second):
+        totals: Dict[Irrep, int] = {}
+        for mul, ir in irreps:
+            totals[ir] = totals.get(ir, 0) + mul
+        for ir, mul in totals.items():
+            muls[ir] = max(muls.get(ir, 0), mul)
+    return Irreps([(mul, ir) for ir, mul in muls.items()]).sort()[0].simplify()
 
 
 def tp_input_irreps(irreps_in: Irreps, irreps_target: Irreps) -> Irreps:
@@ -87,8 +100,15 @@ class InteractionBlock(keras.layers.Layer):
         self.irreps_tp_in = tp_input_irreps(concat_in, self.irreps_node_out)
         self.pre_linear = EquivariantLinear(concat_in, self.irreps_tp_in, dtype=policy)
         wanted = sorted(_distinct(self.irreps_node_out) | _distinct(self.irreps_edge_out))
-        product = SO2EdgeTensorProduct if convolution == "so2" else CGEdgeTensorProduct
-        self.tensor_product = product(self.irreps_tp_in, self.lmax_sh, allowed_out=wanted, parity=self.parity, dtype=policy)
+        if convolution == "so2":
+            self.tensor_product = SO2Convolution(
+                self.irreps_tp_in, merged_irreps(self.irreps_node_out, self.irreps_edge_out), self.lmax_sh,
+                parity=self.parity, dtype=policy,
+            )
+        else:
+            self.tensor_product = CGEdgeTensorProduct(
+                self.irreps_tp_in, self.lmax_sh, allowed_out=wanted, parity=self.parity, dtype=policy
+            )
         self.radial_mlp = RadialMLP(self.radial_hidden, self.tensor_product.num_weights, dtype=policy)
         self.node_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_node_in, self.irreps_node_out, dtype=policy)
         self.edge_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_edge_in, self.irreps_edge_out, dtype=policy)

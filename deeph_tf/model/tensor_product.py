@@ -1,18 +1,22 @@
-"""Tensor products of edge features with the edge direction, two ways that give the same result.
+"""Equivariant edge convolutions: the Clebsch-Gordan product (reference) and the SO(2) (eSCN) one.
 
-For an edge with unit vector r_hat and features x (irreps_in, channel-wise "uvu" mode):
+For an edge with unit vector r_hat and features x (irreps_in, channel-wise "uvu" mode), the
+reference :class:`CGEdgeTensorProduct` computes
 
     out[path = (k, l2, l3)] = w_e[path, u] * sum_{m1 m2} C^{l1 l2 l3}[m1, m2, :] x_k[u, m1] Y^l2_m2(r_hat)
 
 with per-edge weights w_e from a radial MLP (one per path and channel). Output irreps are the
 concatenation of the paths, mul_k x (l3, p_k * (-1)^l2), in path order.
 
-* :class:`CGEdgeTensorProduct` contracts with Clebsch-Gordan tensors and the spherical
-  harmonics of every edge: O(L^6) for features and harmonics up to L. The plain reference.
-* :class:`SO2EdgeTensorProduct` (eSCN, Passaro & Zitnick 2023): rotate x into the frame where
-  the edge lies along z (x' = D(R)^T x, R e_z = r_hat). There Y^l2(e_z) is non-zero only at
-  m2 = 0, so each path is a constant sparse map x'[m1] -> out'[+-m1], block-diagonal in |m|;
-  then rotate back with D^l3. O(L^3) per edge. Equal to the CG product to rounding.
+contracting with Clebsch-Gordan tensors and the harmonics of every edge: O(L^6) for features
+and harmonics up to L.
+
+:class:`SO2Convolution` (eSCN, Passaro & Zitnick 2023) rotates x into the frame where the edge
+lies along z (x' = D(R)^T x, R e_z = r_hat). There Y^l2(e_z) is non-zero only at m2 = 0, so
+any product with the harmonics preserves |m|: the convolution becomes block-diagonal in m, a
+learned SO(2)-equivariant linear map per m, then y = D(R) y'. O(L^3) per edge. It contains the
+CG product as a special case (tests/model/test_tensor_product.py sets its weights to reproduce
+one) and mixes channels as well.
 
 Both are Keras layers taking (x [E, irreps_in.dim], edge vectors [E, 3], weights [E, n_weights]).
 """
@@ -132,82 +136,139 @@ class CGEdgeTensorProduct(_EdgeTensorProductBase):
         return tf.concat([tf.reshape(o, [tf.shape(x)[0], -1]) for o in outputs], axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="deeph_tf")
-class SO2EdgeTensorProduct(_EdgeTensorProductBase):
-    """eSCN-style tensor product: rotate to the edge frame, sparse m-diagonal maps, rotate back.
+def allowed_couplings(l1: int, p1: int, l3: int, p3: int, lmax_sh: int, parity: bool = True) -> Tuple[bool, bool]:
+    """Which SO(2) couplings (l1, p1) -> (l3, p3) a tensor product with Y^l2 (l2 <= lmax_sh) allows.
 
-    Same inputs, outputs and weights as :class:`CGEdgeTensorProduct`, same values to rounding.
-    In the edge frame each path maps x'[m1] only to out'[+-m1], so it is two gathers and two
-    multiplications by constants; all paths ending in the same l3 are rotated back together.
-    ``wigner`` (per-l D(R) of each edge, from :func:`edge_rotations`) can be passed to share
-    the rotations between layers.
+    In the edge frame the product with Y^l2(e_z) maps m -> m when l1 + l2 + l3 is even
+    ("symmetric") and m -> -m when it is odd ("antisymmetric"); with parity, (-1)^l2 = p1 p3.
+    Returns (symmetric allowed, antisymmetric allowed).
+    """
+    symmetric = antisymmetric = False
+    for l2 in range(abs(l1 - l3), min(l1 + l3, lmax_sh) + 1):
+        if parity and (-1) ** l2 != p1 * p3:
+            continue
+        if (l1 + l2 + l3) % 2 == 0:
+            symmetric = True
+        else:
+            antisymmetric = True
+    return symmetric, antisymmetric
+
+
+@keras.saving.register_keras_serializable(package="deeph_tf")
+class SO2Convolution(keras.layers.Layer):
+    """eSCN convolution (Passaro & Zitnick 2023): an SO(2)-equivariant linear map in the edge frame.
+
+    Features are rotated so the edge lies along z (x' = D(R)^T x); there, every product of x
+    with the edge harmonics preserves |m|, so the most general such map is, for each m >= 0,
+
+        y'_{+m} = A_m x'_{+m} - B_m x'_{-m},    y'_{-m} = A_m x'_{-m} + B_m x'_{+m}
+
+    with A_m, B_m mixing all (l, channel) pairs with l >= m (a complex multiplication; B only
+    for m > 0). Per-edge radial weights scale x' per (m, l, channel). Then y = D(R) y'. Cost per
+    edge: rotations sum_l C (2l+1)^2 plus sum_m (L C)^2, O(L^3) against the O(L^6) of the full
+    Clebsch-Gordan product. Couplings that no harmonic l2 <= lmax_sh (with the parity rule)
+    could produce are masked out (:func:`allowed_couplings`), so the layer is O(3)-equivariant.
+
+    Args:
+        irreps_in, irreps_out: feature irreps (l <= 8).
+        lmax_sh: largest harmonic l the coupling rule allows.
+        parity: O(3) (True) or SO(3) only.
+
+    Input: x [E, irreps_in.dim], vectors [E, 3], weights [E, num_weights], wigner (optional list of
+    [E, 2l+1, 2l+1] from :func:`edge_rotations`). Output: [E, irreps_out.dim].
     """
 
+    def __init__(self, irreps_in, irreps_out, lmax_sh: int, parity: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.irreps_in, self.irreps_out = Irreps(irreps_in), Irreps(irreps_out)
+        if not 0 <= int(lmax_sh) <= 8:
+            raise ValueError(f"lmax_sh must be in 0..8, received: lmax_sh={lmax_sh}")
+        self.lmax_sh, self.parity = int(lmax_sh), bool(parity)
+        self.m_max = min(max(ir.l for _, ir in self.irreps_in), max(ir.l for _, ir in self.irreps_out))
+        self._in_slices, self._out_slices = self.irreps_in.slices(), self.irreps_out.slices()
+        # For each m: input terms with l >= m and their channel offsets; same for outputs.
+        self._in_terms = [[k for k, (_, ir) in enumerate(self.irreps_in) if ir.l >= m] for m in range(self.m_max + 1)]
+        self._out_terms = [[k for k, (_, ir) in enumerate(self.irreps_out) if ir.l >= m] for m in range(self.m_max + 1)]
+        self._masks = []
+        for m in range(self.m_max + 1):
+            rows = sum(self.irreps_in[k].mul for k in self._in_terms[m])
+            cols = sum(self.irreps_out[k].mul for k in self._out_terms[m])
+            sym, anti = np.zeros((rows, cols)), np.zeros((rows, cols))
+            r = 0
+            for k in self._in_terms[m]:
+                mul_in, ir_in = self.irreps_in[k]
+                c = 0
+                for j in self._out_terms[m]:
+                    mul_out, ir_out = self.irreps_out[j]
+                    a, b = allowed_couplings(ir_in.l, ir_in.p, ir_out.l, ir_out.p, self.lmax_sh, self.parity)
+                    sym[r : r + mul_in, c : c + mul_out] = a
+                    anti[r : r + mul_in, c : c + mul_out] = b and m > 0
+                    c += mul_out
+                r += mul_in
+            self._masks.append((sym, anti))
+        if not any(mask.any() for pair in self._masks for mask in pair):
+            raise ValueError(f"no coupling from {self.irreps_in} to {self.irreps_out} with lmax_sh={lmax_sh}")
+        #: Per-edge radial weights: one per (m, input l >= m, channel).
+        self.num_weights = sum(mask[0].shape[0] for mask in self._masks)
+
     def build(self, input_shape=None):
-        self._lmax_rotation = max(max(ir.l for _, ir in self.irreps_in), max(p[2] for p in self.paths))
-        # In the edge frame Y^l2(e_z) = sqrt(2 l2 + 1) at m2 = 0 (component normalization), so
-        # path (l1, l2 -> l3) is the constant map K = C[:, l2, :] sqrt(2 l2 + 1): [2l1+1, 2l3+1],
-        # non-zero only between m1 = +-m3. Store it as two (index, coefficient) gathers; index
-        # 2 l1 + 1 points at an appended zero column.
-        self._groups = []
-        for k, (mul, ir) in enumerate(self.irreps_in):
-            l1 = ir.l
-            members = [i for i, p in enumerate(self.paths) if p[0] == k]
-            index_a, coef_a, index_b, coef_b = [], [], [], []
-            for i in members:
-                _, l2, l3, _ = self.paths[i]
-                kernel = clebsch_gordan(l1, l2, l3)[:, l2, :] * np.sqrt(2 * l2 + 1)
-                check = np.zeros_like(kernel)
-                for c in range(2 * l3 + 1):
-                    m = c - l3
-                    rows = [l1 + m, l1 - m] if m != 0 else [l1, None]
-                    for rows_list, coefs, row in ((index_a, coef_a, rows[0]), (index_b, coef_b, rows[1])):
-                        if row is not None and 0 <= row <= 2 * l1 and abs(m) <= l1:
-                            rows_list.append(row)
-                            coefs.append(kernel[row, c])
-                            check[row, c] = kernel[row, c]
-                        else:
-                            rows_list.append(2 * l1 + 1)
-                            coefs.append(0.0)
-                if np.abs(kernel - check).max() > 1e-12:
-                    raise RuntimeError(f"path {self.paths[i]} is not m-diagonal in the edge frame")
-            self._groups.append(
-                (k, members, np.array(index_a), np.array(coef_a), np.array(index_b), np.array(coef_b))
+        self.symmetric_kernels, self.antisymmetric_kernels = [], []
+        for m, (sym, anti) in enumerate(self._masks):
+            fan_in = max(1.0, float(np.maximum(sym.sum(axis=0), anti.sum(axis=0)).max() * (2 if m > 0 else 1)))
+            init = keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(fan_in))
+            self.symmetric_kernels.append(self.add_weight(name=f"A_{m}", shape=sym.shape, initializer=init))
+            self.antisymmetric_kernels.append(
+                self.add_weight(name=f"B_{m}", shape=anti.shape, initializer=init) if m > 0 else None
             )
         self.built = True
 
+    @property
+    def lmax_rotation(self) -> int:
+        return max(max(ir.l for _, ir in self.irreps_in), max(ir.l for _, ir in self.irreps_out))
+
     def call(self, x, vectors, weights, wigner: Optional[Sequence[tf.Tensor]] = None):
         if wigner is None:
-            wigner = edge_rotations(vectors, self._lmax_rotation)
-        terms = self._input_terms(x)
-        path_weights = self._path_weights(weights)
-        in_frame_outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
-        for k, members, index_a, coef_a, index_b, coef_b in self._groups:
-            l1 = self.irreps_in[k].ir.l
-            in_frame = tf.matmul(terms[k], wigner[l1]) if l1 > 0 else terms[k]  # x'^T = x^T D
-            padded = tf.pad(in_frame, [[0, 0], [0, 0], [0, 1]])
-            dtype = in_frame.dtype
-            product = tf.gather(padded, index_a, axis=2) * tf.constant(coef_a, dtype) + tf.gather(
-                padded, index_b, axis=2
-            ) * tf.constant(coef_b, dtype)
-            start = 0
-            for i in members:
-                width = 2 * self.paths[i][2] + 1
-                in_frame_outputs[i] = product[:, :, start : start + width] * path_weights[i]
-                start += width
-        outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
-        for l3 in sorted({p[2] for p in self.paths}):
-            members = [i for i, p in enumerate(self.paths) if p[2] == l3]
-            if l3 == 0:
-                for i in members:
-                    outputs[i] = in_frame_outputs[i]
-                continue
-            stacked = tf.concat([in_frame_outputs[i] for i in members], axis=1)  # [E, sum mul, 2l3+1]
-            rotated = tf.matmul(stacked, wigner[l3], transpose_b=True)
-            sizes = [self.irreps_in[self.paths[i][0]].mul for i in members]
-            for i, part in zip(members, tf.split(rotated, sizes, axis=1)):
-                outputs[i] = part
-        return tf.concat([tf.reshape(o, [tf.shape(x)[0], -1]) for o in outputs], axis=-1)
+            wigner = edge_rotations(vectors, self.lmax_rotation)
+        dtype = x.dtype
+        edges = tf.shape(x)[0]
+        frame = []
+        for (mul, ir), s in zip(self.irreps_in, self._in_slices):
+            term = tf.reshape(x[:, s], [-1, mul, ir.dim])
+            frame.append(tf.matmul(term, wigner[ir.l]) if ir.l > 0 else term)  # x'^T = x^T D
+        columns = {}  # (output term j, m index in -l..l) -> [E, mul_j]
+        offset = 0
+        for m in range(self.m_max + 1):
+            terms = self._in_terms[m]
+            width = sum(self.irreps_in[k].mul for k in terms)
+            radial = weights[:, offset : offset + width]
+            offset += width
+            plus = tf.concat([frame[k][:, :, self.irreps_in[k].ir.l + m] for k in terms], axis=1) * radial
+            sym_mask, anti_mask = self._masks[m]
+            a = tf.cast(self.symmetric_kernels[m], dtype) * tf.constant(sym_mask, dtype)
+            if m == 0:
+                outputs = {0: tf.matmul(plus, a)}
+            else:
+                minus = tf.concat([frame[k][:, :, self.irreps_in[k].ir.l - m] for k in terms], axis=1) * radial
+                b = tf.cast(self.antisymmetric_kernels[m], dtype) * tf.constant(anti_mask, dtype)
+                outputs = {m: tf.matmul(plus, a) - tf.matmul(minus, b), -m: tf.matmul(minus, a) + tf.matmul(plus, b)}
+            for sign_m, y in outputs.items():
+                c = 0
+                for j in self._out_terms[m]:
+                    mul_out = self.irreps_out[j].mul
+                    columns[(j, sign_m)] = y[:, c : c + mul_out]
+                    c += mul_out
+        parts = []
+        for j, (mul, ir) in enumerate(self.irreps_out):
+            zeros = tf.zeros([edges, mul], dtype)
+            in_frame = tf.stack([columns.get((j, m), zeros) for m in range(-ir.l, ir.l + 1)], axis=-1)
+            out = tf.matmul(in_frame, wigner[ir.l], transpose_b=True) if ir.l > 0 else in_frame
+            parts.append(tf.reshape(out, [edges, mul * ir.dim]))
+        return tf.concat(parts, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(irreps_in=str(self.irreps_in), irreps_out=str(self.irreps_out), lmax_sh=self.lmax_sh, parity=self.parity)
+        return config
 
 
 def edge_rotations(vectors, lmax: int) -> List[tf.Tensor]:

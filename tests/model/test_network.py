@@ -1,5 +1,5 @@
-"""The whole model: rotation equivariance, Hermiticity, translation/lattice/permutation symmetry,
-both convolutions agreeing, get_config round trip."""
+"""The whole model (both convolutions): rotation equivariance, inversion, Hermiticity,
+translation/lattice/permutation symmetry, get_config round trip, XLA."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -72,18 +72,6 @@ def test_rotation_equivariance(water_batch, float_dtype, convolution):
             assert error < TOLERANCE[float_dtype], (name, error)
 
 
-def test_so2_and_cg_convolutions_give_the_same_model(water_batch):
-    layout, batch = water_batch
-    so2 = _model(layout, convolution="so2")
-    cg = _model(layout, convolution="cg")
-    so2(batch), cg(batch)
-    cg.set_weights(so2.get_weights())
-    for name in ("node", "edge"):
-        np.testing.assert_allclose(
-            _valid(batch, name, so2(batch)[name].numpy()), _valid(batch, name, cg(batch)[name].numpy()), atol=1e-9
-        )
-
-
 def test_exactly_hermitian(water_batch):
     layout, batch = water_batch
     out = _model(layout)(batch)
@@ -132,10 +120,11 @@ def test_permuting_atoms_permutes_blocks(water_batch):
     assert n_real < n
 
 
-def test_parity_inversion(water_batch):
+@pytest.mark.parametrize("convolution", ["so2", "cg"])
+def test_parity_inversion(water_batch, convolution):
     """With parity on, inverting the structure (r -> -r) maps each block by (-1)^(l1+l2)."""
     layout, batch = water_batch
-    model = _model(layout, parity=True)
+    model = _model(layout, parity=True, convolution=convolution)
     reference = model(batch)
     inverted = _with_positions(batch, -batch[keys.POSITIONS].numpy(), -batch["edge_shift_vector"].numpy())
     out = model(inverted)
