@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeph_tf.model.irreps_ops import as_irreps
+from deeph_tf.model.radial import check_activation
 from deeph_tf.so3.irreps import Irrep, Irreps
 
 _SCALAR = Irrep(0, 1)
@@ -41,16 +42,6 @@ def gate_irreps(irreps_out) -> Tuple[Irreps, Irreps, Irreps]:
     gated = Irreps([item for item in irreps_out if item.ir.l > 0])
     gates = Irreps([(gated.num_irreps, _SCALAR)]) if gated.num_irreps > 0 else Irreps()
     return scalars, gates, gated
-
-
-def _check_activation(value, name: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be the name of a Keras activation (a string). Received: {name}={value!r}")
-    try:
-        keras.activations.get(value)
-    except ValueError as error:
-        raise ValueError(f"unknown activation {name}={value!r}") from error
-    return value
 
 
 @keras.saving.register_keras_serializable(package="deeph_tf")
@@ -114,8 +105,8 @@ class Gate(keras.layers.Layer):
             )
         if self.irreps_scalars.dim + self.irreps_gated.dim == 0:
             raise ValueError("Gate needs at least one scalar or gated irrep")
-        self.act_scalars = _check_activation(act_scalars, "act_scalars")
-        self.act_gates = _check_activation(act_gates, "act_gates")
+        self.act_scalars = check_activation(act_scalars, "act_scalars")
+        self.act_gates = check_activation(act_gates, "act_gates")
         self._act_scalars_fn = keras.activations.get(self.act_scalars)
         self._act_gates_fn = keras.activations.get(self.act_gates)
         #: irreps of the input and the output.

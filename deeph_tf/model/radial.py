@@ -36,7 +36,8 @@ def _check_cutoff(value) -> float:
     return float(value)
 
 
-def _check_activation(value, name: str) -> str:
+def check_activation(value, name: str) -> str:
+    """``value`` if it names a Keras activation, else a ValueError naming ``name``."""
     if not isinstance(value, str):
         raise ValueError(f"{name} must be the name of a Keras activation (a string). Received: {name}={value!r}")
     try:
@@ -235,7 +236,7 @@ class RadialMLP(keras.layers.Layer):
             )
         self.hidden_units: List[int] = [_check_positive_int(u, "hidden_units[i]") for u in hidden_units]
         self.num_outputs = _check_positive_int(num_outputs, "num_outputs")
-        self.activation = _check_activation(activation, "activation")
+        self.activation = check_activation(activation, "activation")
         self.use_bias = bool(use_bias)
         widths = self.hidden_units + [self.num_outputs]
         self.dense_layers = [
