@@ -30,7 +30,7 @@ PRESETS: Dict[str, dict] = {
         "radial_hidden": [64],
     },
     "accurate": {
-        "irreps_hidden": "128x0e+96x1o+64x2e+32x3o+32x4e",
+        "irreps_hidden": "160x0e+128x1o+80x2e+48x3o+40x4e",
         "num_blocks": 5,
         "lmax_sh": 4,
         "num_radial_basis": 16,
