@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Data-layer benchmark: graph-building and pipeline throughput, disk-mode peak memory.
 
-    python benchmarks/data_pipeline.py [--source DIR] [--structures 2000] [--out FILE]
+    python benchmarks/data_pipeline.py [--source DIR] [--structures 2000]
 
 Source: PySCF water structures in the DeepH format (examples/water/dft when present, else
 examples/water_rotated/dft), replicated by hard links to the requested count (the files
-are real; building reads and checks every copy). Prints the figures and writes JSON.
+are real; building reads and checks every copy). Prints the figures and writes benchmarks/results/data_pipeline.json.
 
 Measured:
 - graph building, structures/s: 1 worker process (per core) and one worker per core;
@@ -16,10 +16,7 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_info, write_result  # noqa: E402
 
 
 def replicate(source: Path, target: Path, count: int) -> Path:
@@ -91,10 +91,9 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=default_source)
     parser.add_argument("--structures", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "data_pipeline.json")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf  # import once, outside the timings
+    import tensorflow  # noqa: F401  (import once, outside the timings)
 
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +111,7 @@ def main() -> int:
 
     result = {
         "benchmark": "data_pipeline",
-        "machine": {"platform": platform.platform(), "cores": cores, "python": platform.python_version(), "tensorflow": tf.__version__},
+        "machine": machine_info(),
         "source": str(args.source),
         "structures": args.structures,
         "batch_size": args.batch_size,
@@ -124,14 +123,13 @@ def main() -> int:
         "shard_bytes_per_structure": shard_bytes / args.structures,
         "disk_mode_peak_rss_mib": {"1x": rss_1x, "4x": rss_4x, "ratio_4x_over_1x": rss_4x / rss_1x},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    path = write_result("data_pipeline", result)
     print(f"graph building:  {result['build_structures_per_s_1_worker']:.0f} structures/s on 1 worker (per core), "
           f"{result['build_structures_per_s_all_cores']:.0f} structures/s with {cores} workers")
     print(f"pipeline:        {memory['graphs_per_s_median']:.0f} graphs/s (memory), {disk['graphs_per_s_median']:.0f} graphs/s (disk), batch {args.batch_size}")
     print(f"disk-mode peak RSS: {rss_1x:.0f} MiB at {args.structures} structures, {rss_4x:.0f} MiB at {4 * args.structures} "
           f"(ratio {rss_4x / rss_1x:.2f})")
-    print(f"wrote {args.out}")
+    print(f"wrote {path}")
     return 0
 
 

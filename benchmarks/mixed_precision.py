@@ -25,7 +25,6 @@ from _common import machine_info, write_result  # noqa: E402
 
 def train_and_score(graph_set, precision: str, args) -> dict:
     import keras
-    import tensorflow as tf
 
     from deeph_tf.model.builder import build_model
     from deeph_tf.model.network import model_inputs

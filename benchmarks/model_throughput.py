@@ -41,8 +41,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import keras
-    import numpy as np
-    import tensorflow as tf
 
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets

@@ -51,6 +51,7 @@ from deeph_tf.conventions import (HARTREE_TO_EV, euler_zyz_to_matrix,  # noqa: E
 from deeph_tf.data import (DataFormatError, Poscar, blocks_from_dense,  # noqa: E402
                            blocks_to_dense, is_structure_folder, load_structure, write_block_h5,
                            write_info_json, write_poscar)
+from deeph_tf.data.rotation import compare_rotated_copy  # noqa: E402
 
 logger = logging.getLogger("make_rotated_water")
 
@@ -129,46 +130,6 @@ def deeph_ao_order(mol) -> Tuple[np.ndarray, Dict[str, List[int]], np.ndarray]:
     if sorted(perm) != list(range(mol.nao_nr())):
         raise AssertionError("AO permutation is not a permutation")
     return perm_arr, eom, np.array(offsets, dtype=np.int64)
-
-
-def real_wigner_d(l: int, q: np.ndarray) -> np.ndarray:
-    """Real Wigner-D [2l+1, 2l+1] (l <= 2) in DeepH order: Y^l(Q r) = D Y^l(r).
-
-    Built by fitting on sample directions with the real harmonics as polynomials
-    (no Condon-Shortley phase; p = (y, z, x); d = (xy, yz, z^2, xz, x^2-y^2)), the
-    same functions PySCF uses up to a common normalization per l. Independent of
-    ``deeph_tf.so3`` on purpose.
-    """
-    def harmonics(r: np.ndarray) -> np.ndarray:
-        x, y, z = r[:, 0], r[:, 1], r[:, 2]
-        if l == 0:
-            return np.ones((len(r), 1))
-        if l == 1:
-            return np.stack([y, z, x], axis=1)
-        if l == 2:
-            s3 = np.sqrt(3.0)
-            return np.stack([s3 * x * y, s3 * y * z, (3 * z * z - 1) / 2, s3 * x * z,
-                             s3 / 2 * (x * x - y * y)], axis=1)
-        raise NotImplementedError(f"l = {l}")
-
-    r = np.random.default_rng(1234).normal(size=(64, 3))
-    r /= np.linalg.norm(r, axis=1, keepdims=True)
-    d, *_ = np.linalg.lstsq(harmonics(r), harmonics(r @ q.T), rcond=None)
-    d = d.T
-    assert np.allclose(d @ d.T, np.eye(2 * l + 1), atol=1e-10), "fitted D is not orthogonal"
-    return d
-
-
-def rotation_matrix_for_structure(structure, q: np.ndarray) -> np.ndarray:
-    """Block-diagonal [n_orb, n_orb] D(Q) over all shells of all atoms (DeepH order)."""
-    n = structure.n_orbitals
-    out = np.zeros((n, n))
-    off = structure.atom_orbital_offsets()
-    for a in range(structure.n_atoms):
-        for sl, l in zip(structure.orbital_slices(a), structure.orbital_shells(a)):
-            s = slice(off[a] + sl.start, off[a] + sl.stop)
-            out[s, s] = real_wigner_d(l, q)
-    return out
 
 
 # ----------------------------------------------------------------------------- PySCF
@@ -296,21 +257,7 @@ def _dft_folders(root: Path) -> List[Path]:
 
 def rotation_deviation(ref, other, q: np.ndarray, name: str) -> Dict[Tuple[int, int], float]:
     """max |other - D ref D^T| per (l_i, l_j) shell-pair type over all blocks, for block file ``name``."""
-    d = rotation_matrix_for_structure(ref, q)
-    off = ref.atom_orbital_offsets()
-    a = blocks_to_dense(ref.read_blocks(name), off)
-    b = blocks_to_dense(other.read_blocks(name), off)
-    diff = np.abs(b - d @ a @ d.T)
-    shell_l = np.concatenate([[l] * (2 * l + 1) for at in range(ref.n_atoms)
-                              for l in ref.orbital_shells(at)])
-    out: Dict[Tuple[int, int], float] = {}
-    for li in np.unique(shell_l):
-        for lj in np.unique(shell_l):
-            if li <= lj:
-                m = np.ix_(shell_l == li, shell_l == lj)
-                mt = np.ix_(shell_l == lj, shell_l == li)
-                out[(int(li), int(lj))] = float(max(diff[m].max(), diff[mt].max()))
-    return out
+    return compare_rotated_copy(ref, other, q, name).max_abs_by_shell_pair
 
 
 def validate(root: Path, eig_tol: float = 1e-6, herm_tol: float = 1e-8,

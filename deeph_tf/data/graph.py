@@ -146,7 +146,9 @@ def _assemble(
         species = np.array([layout.elements.index(e) for e in species_names], dtype=np.int32)
     except ValueError:
         unknown = sorted(set(species_names) - set(layout.elements))
-        raise DataFormatError(structure.path, f"elements {unknown} are not in the dataset layout {list(layout.elements)}")
+        raise DataFormatError(
+            structure.path, f"elements {unknown} are not in the dataset layout {list(layout.elements)}"
+        ) from None
     for element in set(species_names):
         if tuple(structure.orbital_shells(species_names.index(element))) != layout.shells(element):
             raise DataFormatError(

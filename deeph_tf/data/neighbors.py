@@ -16,7 +16,7 @@ floating point, so the edge set is exactly symmetric even for pairs at the cutof
 from __future__ import annotations
 
 import itertools
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 from scipy.spatial import cKDTree

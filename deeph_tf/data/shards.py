@@ -25,9 +25,9 @@ import logging
 import multiprocessing
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from deeph_tf._version import __version__
 from deeph_tf.data._atomic import atomic_path, atomic_write_text

@@ -10,7 +10,7 @@ The convolution is the SO(2) (eSCN) one by default, or the Clebsch-Gordan produc
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import keras
 import tensorflow as tf

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from deeph_tf.model.irreps_ops import as_irreps, batch_shape, merge_irreps, split_irreps
-from deeph_tf.so3.irreps import Irrep, Irreps
+from deeph_tf.so3.irreps import Irrep
 
 _SCALAR = Irrep(0, 1)
 

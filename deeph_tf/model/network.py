@@ -7,7 +7,7 @@ equivariant: rotating the structure by Q gives U(Q) H U(Q)^T.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import keras
 import numpy as np

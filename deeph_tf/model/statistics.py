@@ -35,7 +35,6 @@ class TargetStatistics:
 
 def compute_statistics(graph_set, subset: str = "train", operator: str = "hamiltonian", max_structures: int = 2000) -> TargetStatistics:
     """Statistics of ``operator`` over (up to ``max_structures`` of) a graph subset."""
-    import tensorflow as tf
 
     layout = graph_set.layout
     coupling = OrbitalBlockCoupling(layout.common_shells, layout.common_shells)

@@ -32,12 +32,3 @@ def random_rotation_matrices(count: int, seed: int, dtype="float64"):
     q = quaternion.normalize(tf.constant(raw, dtype=dtype))
     return rotation_matrix_3d.from_quaternion(q)
 
-
-def rotation_from_axis_angle(axis, angle, dtype="float64"):
-    """Rotation by ``angle`` (radians, [...]) about ``axis`` ([..., 3], normalized here); [..., 3, 3]."""
-    import tensorflow as tf
-
-    _, rotation_matrix_3d = _transformation_module()
-    axis = tf.math.l2_normalize(tf.constant(axis, dtype=dtype), axis=-1)
-    angle = tf.constant(angle, dtype=dtype)
-    return rotation_matrix_3d.from_axis_angle(axis, angle[..., None])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import List, Sequence
+from typing import List
 
 import numpy as np
 
@@ -149,7 +149,3 @@ def spherical_harmonics(lmax: int, vectors, normalization: str = "component", no
     rows = _harmonics_from_components(x, y, z, x * x + y * y + z * z, lmax, normalization)
     return tf.stack([c for row in rows for c in row], axis=-1)
 
-
-def split_by_l(harmonics, lmax: int) -> Sequence:
-    """Split a [..., (lmax+1)^2] array into the list of per-l arrays [..., 2l+1]."""
-    return [harmonics[..., l * l : (l + 1) * (l + 1)] for l in range(lmax + 1)]

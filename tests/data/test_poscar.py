@@ -9,7 +9,7 @@ import pytest
 
 from deeph_tf.data import DataFormatError, Poscar, read_poscar, write_poscar
 
-from conftest import REPO_ROOT, requires_shared
+from conftest import requires_shared
 from conftest import SHARED_EXAMPLES as SHARED
 
 LATTICE = np.array([[3.0, 0.0, 0.0], [0.5, 4.0, 0.0], [0.2, 0.3, 5.0]])

@@ -14,7 +14,7 @@ from deeph_tf.data import (BlockSet, DataFormatError, Poscar, blocks_from_dense,
                            is_structure_folder, load_structure, read_block_h5, read_info_json,
                            write_block_h5, write_info_json, write_poscar)
 
-from conftest import REPO_ROOT, requires_shared
+from conftest import requires_shared
 from conftest import SHARED_EXAMPLES as SHARED
 
 WATER_MAP = {"O": [0, 0, 1, 1, 2], "H": [0, 0, 1]}  # O: 13 orbitals, H: 5
