@@ -10,8 +10,11 @@ This module reads it and offers:
 
       undefined key 'strat_lr' at learning_rate; did you mean start_lr?
 
-  then defaults are filled and the result is validated; the first (most relevant) error
-  names the path, the bad value and what was expected::
+  a section whose object forms are told apart by ``type`` (``learning_rate``: "exp",
+  "reduce_on_plateau", "warmup_cosine") is checked against the form its ``type`` names
+  (or the form whose ``type`` has a default); then defaults are filled and the result is
+  validated; the first (most relevant) error names the path, the bad value and what was
+  expected::
 
       training.training_data.batch_size: 'autox' is not valid: expected an integer >= 1,
       a list of integers, "auto" or "auto:N"
@@ -138,8 +141,47 @@ def _object_forms(node: Dict[str, Any], root: Dict[str, Any]) -> List[Dict[str, 
     return [b for b in _branches(node, root) if "properties" in b]
 
 
+#: The key that names the form of a value when object forms are told apart by a tag.
+_TAG = "type"
+
+
+def _tag_node(form: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The ``type`` property of an object form when it is a ``const`` tag, else None."""
+    node = form.get("properties", {}).get(_TAG)
+    return node if isinstance(node, dict) and "const" in node else None
+
+
+def _is_tagged(forms: Sequence[Dict[str, Any]]) -> bool:
+    """Whether ``forms`` (two or more) are told apart by ``properties.type.const``."""
+    return len(forms) > 1 and all(_tag_node(f) is not None for f in forms)
+
+
+def _tagged_form(value: Dict[str, Any], forms: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The form named by ``value["type"]`` or, with no ``type``, the form whose tag has a default."""
+    for f in forms:
+        tag = _tag_node(f)
+        if (_TAG in value and type(value[_TAG]) is type(tag["const"]) and value[_TAG] == tag["const"]) or (
+            _TAG not in value and "default" in tag
+        ):
+            return f
+    return None
+
+
+def _tag_expected(forms: Sequence[Dict[str, Any]]) -> str:
+    """'"exp", "reduce_on_plateau" or "warmup_cosine"' for tagged forms."""
+    names = [json.dumps(_tag_node(f)["const"]) for f in forms]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _pick_form(value: Dict[str, Any], forms: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """The single object form ``value`` fits (required keys present, no foreign keys), else None."""
+    """The single object form ``value`` follows, else None.
+
+    Forms told apart by a tag (every form has ``properties.type.const``) are chosen by
+    ``value["type"]``, or, when ``type`` is absent, the form whose ``type`` has a default.
+    Other forms are chosen by fit: required keys present, no foreign keys.
+    """
+    if _is_tagged(forms):
+        return _tagged_form(value, forms)
     fits = [
         f
         for f in forms
@@ -193,6 +235,12 @@ def _check_unknown_keys(value: Any, node: Dict[str, Any], root: Dict[str, Any], 
         if not forms:
             return  # a free-form object (e.g. a section still to be specified)
         form = _pick_form(value, forms)
+        if form is None and _is_tagged(forms):
+            tag_path = path + (_TAG,)
+            if _TAG in value:
+                raise _invalid(tag_path, value[_TAG], _tag_expected(forms))
+            where = format_path(path)
+            raise ConfigError(f"{where}: missing required key '{_TAG}' (one of {_tag_expected(forms)})", path=where)
         candidates = [form] if form is not None else forms
         closed = all(f.get("additionalProperties", True) is False for f in candidates)
         allowed: List[str] = []
@@ -279,15 +327,60 @@ def _as_written(raw: Any, filled: Any, parts: PathParts) -> Any:
         return _value_at(filled, parts)
 
 
+def _tagged_index(error: jsonschema.ValidationError, root: Dict[str, Any]) -> Optional[int]:
+    """For a oneOf/anyOf error over tagged object forms: the index of the form the value names."""
+    if error.validator not in ("oneOf", "anyOf") or not isinstance(error.instance, dict):
+        return None
+    forms = [_resolve(b, root) for b in error.validator_value]
+    if not all("properties" in f for f in forms) or not _is_tagged(forms):
+        return None
+    form = _tagged_form(error.instance, forms)
+    return None if form is None else forms.index(form)
+
+
+def _best_error(
+    errors: Iterator[jsonschema.ValidationError], root: Dict[str, Any]
+) -> Optional[jsonschema.ValidationError]:
+    """jsonschema's best match, except that inside tagged forms only the named form's errors count.
+
+    best_match would otherwise pick among every alternative (often "'exp' was expected" from a
+    form the value does not claim to follow).
+    """
+    error = best_match(errors)
+    handled: List[jsonschema.ValidationError] = []  # tagged alternatives already narrowed
+    while error is not None:
+        chain = [error]
+        while chain[-1].parent is not None and all(chain[-1].parent is not h for h in handled):
+            chain.append(chain[-1].parent)
+        narrowed = None
+        for ancestor in reversed(chain):  # outermost first
+            index = _tagged_index(ancestor, root)
+            if index is not None:
+                own = [c for c in ancestor.context if c.relative_schema_path and c.relative_schema_path[0] == index]
+                if own:
+                    handled.append(ancestor)
+                    narrowed = best_match(own)
+                break
+        if narrowed is None:
+            return error
+        error = narrowed
+    return error
+
+
 def _error_to_config_error(
     error: jsonschema.ValidationError, config: Dict[str, Any], raw: Dict[str, Any], root: Dict[str, Any]
 ) -> ConfigError:
     """Turn jsonschema's best error into a message naming path, value and expectation."""
     # An error from inside a oneOf/anyOf about the very value that has the alternatives
     # says little (it only describes one alternative): report the alternatives instead.
+    # (Not for tagged forms: there the error is about the form the value names.)
     e = error
     while e.parent is not None:
-        if e.parent.validator in ("oneOf", "anyOf") and list(e.parent.absolute_path) == list(error.absolute_path):
+        if (
+            e.parent.validator in ("oneOf", "anyOf")
+            and _tagged_index(e.parent, root) is None
+            and list(e.parent.absolute_path) == list(error.absolute_path)
+        ):
             error = e.parent
         e = e.parent
     parts: PathParts = tuple(error.absolute_path)
@@ -375,6 +468,22 @@ def _check_cross_fields(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
                 raise _invalid(path + ("split",), _as_written(raw, config, path + ("split",)),
                                f"fractions summing to at most 1 (they sum to {total:g}) or integer counts")
 
+    _check_training_cross_fields(config)
+
+
+def _check_training_cross_fields(config: Dict[str, Any]) -> None:
+    """Learning rates in order (stop/min at most start) and optimizer keys of the chosen type only."""
+    lr = config["learning_rate"]
+    lowest = "min_lr" if lr["type"] == "reduce_on_plateau" else "stop_lr"
+    if lr[lowest] > lr["start_lr"]:
+        raise _invalid(("learning_rate", lowest), lr[lowest],
+                       f"a learning rate at most start_lr ({_show(lr['start_lr'])})")
+    opt = config["optimizer"]
+    for key, owner in (("weight_decay", "adamw"), ("momentum", "sgd")):
+        if opt[key] != 0 and opt["type"] != owner:
+            raise _invalid(("optimizer", key), opt[key],
+                           f"0 with optimizer type {_show(opt['type'])} ({key} is used by type \"{owner}\" only)")
+
 
 def normalize(config: Dict[str, Any]) -> Dict[str, Any]:
     """Validate a training input and fill its defaults (DeePMD-kit's ``normalize``).
@@ -400,7 +509,7 @@ def normalize(config: Dict[str, Any]) -> Dict[str, Any]:
     raw = strip_comments(config)
     _check_unknown_keys(raw, root, root, ())
     config = _fill_defaults(raw, root, root)
-    error = best_match(_validator().iter_errors(config))
+    error = _best_error(_validator().iter_errors(config), root)
     if error is not None:
         raise _error_to_config_error(error, config, raw, root)
     _check_cross_fields(config, raw)
@@ -485,28 +594,41 @@ def _type_text(node: Dict[str, Any], root: Dict[str, Any]) -> str:
     return " | ".join(names) or "any"
 
 
-def iter_schema_keys(schema: Optional[Dict[str, Any]] = None) -> Iterator[Tuple[str, Dict[str, Any], bool]]:
-    """Every key of the schema, depth first in schema order: (path, resolved node, required).
+def _walk_keys(root: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any], bool, Optional[Dict[str, Any]]]]:
+    """(path, resolved node, required, tagged form or None) for every key, depth first."""
 
-    Keys of the object forms inside ``oneOf``/``anyOf`` are listed under the same path
-    (``training.dataset.split.train``, ``training.dataset.split.file``).
-    """
-    root = _cached_schema() if schema is None else schema
-
-    def walk(node: Dict[str, Any], prefix: str) -> Iterator[Tuple[str, Dict[str, Any], bool]]:
-        for form in _object_forms(node, root):
+    def walk(node: Dict[str, Any], prefix: str):
+        forms = _object_forms(node, root)
+        tagged = _is_tagged(forms)
+        for form in forms:
             required = set(form.get("required", []))
             for key, sub in form["properties"].items():
                 sub = _resolve(sub, root)
                 path = f"{prefix}.{key}" if prefix else key
-                yield path, sub, key in required
+                yield path, sub, key in required, form if tagged else None
                 yield from walk(sub, path)
 
     yield from walk(root, "")
 
 
+def iter_schema_keys(schema: Optional[Dict[str, Any]] = None) -> Iterator[Tuple[str, Dict[str, Any], bool]]:
+    """Every key of the schema, depth first in schema order: (path, resolved node, required).
+
+    Keys of the object forms inside ``oneOf``/``anyOf`` are listed under the same path
+    (``training.dataset.split.train``, ``training.dataset.split.file``); keys shared by
+    several tagged forms (``learning_rate.start_lr``) are listed once per form.
+    """
+    root = _cached_schema() if schema is None else schema
+    for path, node, required, _ in _walk_keys(root):
+        yield path, node, required
+
+
 def schema_doc_markdown() -> str:
-    """Markdown reference of every input key (path, type, default, accepted values, description)."""
+    """Markdown reference of every input key (path, type, default, accepted values, description).
+
+    The keys of forms told apart by ``type`` (learning_rate) are grouped per type, each group
+    introduced by the form's description, and their headings name the type.
+    """
     root = _cached_schema()
     lines = [
         "# Training input reference (`dtrain INPUT.json`)",
@@ -520,9 +642,21 @@ def schema_doc_markdown() -> str:
         "normalized input written to out.json has every default filled in.",
         "",
     ]
-    for path, node, required in iter_schema_keys(root):
+    current_form: Optional[Dict[str, Any]] = None
+    for path, node, required, form in _walk_keys(root):
         depth = path.count(".")
-        lines.append(f"{'#' * min(2 + depth, 6)} `{path}`")
+        heading = f"`{path}`"
+        if form is not None:
+            tag = _tag_node(form)
+            label = f'`"{_TAG}": {json.dumps(tag["const"])}`'
+            heading += f" ({label})"
+            if form is not current_form:
+                parent = path.rsplit(".", 1)[0]
+                default = " (the default)" if "default" in tag else ""
+                lines.append(f"**`{parent}` with {label}**{default}: {form.get('description', '')}")
+                lines.append("")
+            current_form = form
+        lines.append(f"{'#' * min(2 + depth, 6)} {heading}")
         lines.append("")
         facts = [f"type: {_type_text(node, root)}"]
         if required:

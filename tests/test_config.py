@@ -94,13 +94,37 @@ def test_config_module_imports_neither_tensorflow_nor_numpy():
 
 def test_defaults_filled():
     out = normalize(minimal())
-    assert out["learning_rate"] == {} and out["loss"] == {} and out["optimizer"] == {}
+    assert out["learning_rate"] == {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-6, "decay_steps": 5000}
+    assert out["loss"] == {"type": "mae", "huber_delta": 0.01}
+    assert out["optimizer"] == {
+        "type": "adam",
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "clip_norm": None,
+    }
     assert out["model"]["preset"] == "light" and out["model"]["convolution"] == "so2"
     assert out["model"]["irreps_hidden"] is None and out["model"]["cutoff"] == "auto"
     td = out["training"]["training_data"]
     assert td == {"systems": "water_rotated/dft", "batch_size": "auto", "auto_prob": "prob_sys_size", "sys_probs": None}
     assert out["training"]["validation_data"] is None
     assert out["training"]["seed"] is None
+    loop_keys = {k: v for k, v in out["training"].items() if k not in ("training_data", "validation_data", "dataset", "seed")}
+    assert loop_keys == {
+        "numb_steps": 100000,
+        "disp_file": "lcurve.out",
+        "disp_freq": 1000,
+        "save_freq": 1000,
+        "save_ckpt": "model.ckpt",
+        "max_ckpt_keep": 5,
+        "disp_training": True,
+        "time_training": True,
+        "jit_compile": True,
+        "scale_by_worker": "linear",
+        "plots": True,
+    }
     assert out["training"]["dataset"] == {
         "data_dir_depth": 0,
         "targets": ["hamiltonian"],
@@ -124,7 +148,7 @@ def test_given_values_kept_and_validation_data_filled():
     c = minimal(batch_size=2)
     c["training"]["validation_data"] = {"systems": ["v1", "v2"]}
     c["training"]["dataset"] = {"storage": "disk", "num_buckets": 8}
-    c["learning_rate"] = {"anything": {"goes": 1}}  # still a placeholder section
+    c["learning_rate"] = {"start_lr": 0.01}
     c["model"] = {"preset": "accurate", "num_blocks": 2}
     out = normalize(c)
     assert out["training"]["training_data"]["batch_size"] == 2
@@ -138,7 +162,7 @@ def test_given_values_kept_and_validation_data_filled():
     assert out["training"]["dataset"]["storage"] == "disk"
     assert out["training"]["dataset"]["num_buckets"] == 8
     assert out["training"]["dataset"]["dtype"] == "float32"
-    assert out["learning_rate"] == {"anything": {"goes": 1}}
+    assert out["learning_rate"] == {"type": "exp", "start_lr": 0.01, "stop_lr": 1e-6, "decay_steps": 5000}
     assert out["model"]["preset"] == "accurate" and out["model"]["num_blocks"] == 2
 
 
@@ -146,14 +170,15 @@ def test_keys_come_out_in_schema_order():
     c = {"training": {"seed": 1, "dataset": {"dtype": "float64", "data_dir_depth": 2}, "training_data": {"systems": "s"}}}
     out = normalize(c)
     assert list(out) == ["model", "learning_rate", "loss", "optimizer", "training"]
-    assert list(out["training"]) == ["training_data", "validation_data", "dataset", "seed"]
+    assert list(out["training"])[:4] == ["training_data", "validation_data", "dataset", "seed"]
+    assert list(out["learning_rate"]) == ["type", "start_lr", "stop_lr", "decay_steps"]
     assert list(out["training"]["dataset"])[:2] == ["data_dir_depth", "targets"]
 
 
 def test_comments_dropped_at_any_depth():
     c = {
         "_comment": "top",
-        "learning_rate": {"_note": 1, "layers": [{"_c": "in a list", "n": 2}]},
+        "learning_rate": {"_note": 1, "type": "reduce_on_plateau", "patience": 3},
         "training": {
             "_comment": "x",
             "training_data": {"systems": "s", "_why": "deep"},
@@ -165,7 +190,7 @@ def test_comments_dropped_at_any_depth():
     assert c == original  # the input is not modified
     text = json.dumps(out)
     assert '"_' not in text
-    assert out["learning_rate"] == {"layers": [{"n": 2}]}
+    assert out["learning_rate"]["patience"] == 3 and "_note" not in out["learning_rate"]
     assert out["training"]["dataset"]["split"] == {"file": "split.json"}
     assert strip_comments({"_a": 1, "b": [{"_c": 2, "d": 3}], "e": {"_f": {}}}) == {"b": [{"d": 3}], "e": {}}
 
@@ -175,6 +200,8 @@ def test_normalize_is_idempotent():
     c["training"]["training_data"]["systems"] = ["a", "b"]
     c["training"]["validation_data"] = {"systems": "v", "numb_btch": 3}
     c["training"]["dataset"] = {"split": {"train": 0.8, "validate": 0.1, "test": 0.1}, "targets": ["overlap"]}
+    c["learning_rate"] = {"type": "warmup_cosine", "warmup_steps": 10}
+    c["optimizer"] = {"type": "sgd", "momentum": 0.9}
     once = normalize(c)
     twice = normalize(once)
     assert twice == once
@@ -443,6 +470,194 @@ def test_dataset_scalars(key, good, bad):
     assert error_of(with_dataset(**{key: bad})).path == f"training.dataset.{key}"
 
 
+# ------------------------------------------------------------------ learning rate, loss, optimizer, training loop
+
+
+def with_lr(**learning_rate):
+    c = minimal()
+    c["learning_rate"] = learning_rate
+    return c
+
+
+@pytest.mark.parametrize(
+    "learning_rate, expected",
+    [
+        ({}, {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-6, "decay_steps": 5000}),
+        ({"type": "exp"}, {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-6, "decay_steps": 5000}),
+        ({"decay_steps": 100}, {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-6, "decay_steps": 100}),
+        (
+            {"type": "reduce_on_plateau"},
+            {"type": "reduce_on_plateau", "start_lr": 1e-3, "factor": 0.5, "patience": 10, "rtol": 1e-3,
+             "cooldown": 0, "min_lr": 1e-6},
+        ),
+        (
+            {"type": "warmup_cosine", "start_lr": 0.01},
+            {"type": "warmup_cosine", "start_lr": 0.01, "warmup_steps": 1000, "warmup_start_lr": 0.0, "stop_lr": 1e-6},
+        ),
+    ],
+)
+def test_learning_rate_defaults_of_each_type(learning_rate, expected):
+    out = normalize(with_lr(**learning_rate))["learning_rate"]
+    assert out == expected
+    assert list(out) == list(expected)  # type first, then schema order
+    assert normalize(normalize(with_lr(**learning_rate)))["learning_rate"] == expected
+
+
+@pytest.mark.parametrize(
+    "learning_rate, message, path",
+    [
+        (
+            {"strat_lr": 1e-3},
+            "undefined key 'strat_lr' at learning_rate; did you mean start_lr?",
+            "learning_rate.strat_lr",
+        ),
+        (
+            {"type": "reduce_on_plateau", "patinece": 3},
+            "undefined key 'patinece' at learning_rate; did you mean patience?",
+            "learning_rate.patinece",
+        ),
+        (
+            {"type": "warmup_cosine", "warmup_step": 3},
+            "undefined key 'warmup_step' at learning_rate; did you mean warmup_steps?",
+            "learning_rate.warmup_step",
+        ),
+        # a key of another type is unknown for this type
+        (
+            {"type": "reduce_on_plateau", "decay_steps": 5},
+            "undefined key 'decay_steps' at learning_rate",
+            "learning_rate.decay_steps",
+        ),
+        ({"patience": 5}, "undefined key 'patience' at learning_rate", "learning_rate.patience"),
+    ],
+)
+def test_learning_rate_unknown_keys_of_the_chosen_type(learning_rate, message, path):
+    e = error_of(with_lr(**learning_rate))
+    assert str(e) == message
+    assert e.path == path
+
+
+@pytest.mark.parametrize("bad_type", ["cosine", "EXP", 3, None, ["exp"]])
+def test_learning_rate_bad_type(bad_type):
+    e = error_of(with_lr(type=bad_type, patinece=3))  # the type is reported before the keys
+    assert e.path == "learning_rate.type"
+    assert str(e).endswith('is not valid: expected "exp", "reduce_on_plateau" or "warmup_cosine"')
+    assert str(error_of(with_lr(type="cosine"))) == (
+        "learning_rate.type: 'cosine' is not valid: expected \"exp\", \"reduce_on_plateau\" or \"warmup_cosine\""
+    )
+
+
+@pytest.mark.parametrize(
+    "learning_rate, message",
+    [
+        ({"start_lr": -1}, "learning_rate.start_lr: -1 is not valid: expected a number > 0"),
+        ({"type": "exp", "decay_steps": 1.5}, "learning_rate.decay_steps: 1.5 is not valid: expected an integer >= 1"),
+        ({"type": "reduce_on_plateau", "factor": 1}, "learning_rate.factor: 1 is not valid: expected a number in (0, 1)"),
+        (
+            {"type": "reduce_on_plateau", "patience": "3"},
+            "learning_rate.patience: '3' is not valid: expected an integer >= 1",
+        ),
+        (
+            {"type": "warmup_cosine", "warmup_steps": -1},
+            "learning_rate.warmup_steps: -1 is not valid: expected an integer >= 0",
+        ),
+        (
+            {"start_lr": 1e-4, "stop_lr": 1e-3},
+            "learning_rate.stop_lr: 0.001 is not valid: expected a learning rate at most start_lr (0.0001)",
+        ),
+        (
+            {"type": "reduce_on_plateau", "start_lr": 1e-4, "min_lr": 1e-3},
+            "learning_rate.min_lr: 0.001 is not valid: expected a learning rate at most start_lr (0.0001)",
+        ),
+    ],
+)
+def test_learning_rate_bad_values_use_the_chosen_type(learning_rate, message):
+    e = error_of(with_lr(**learning_rate))
+    assert str(e) == message
+    assert e.path == message.split(":")[0]
+
+
+def test_learning_rate_must_be_an_object():
+    e = error_of({"learning_rate": "exp", **minimal()})
+    assert e.path == "learning_rate"
+    assert str(e).startswith("learning_rate: 'exp' is not valid: expected an object with \"type\" one of")
+
+
+def test_loss_and_optimizer():
+    c = minimal()
+    c["loss"] = {"type": "huber", "huber_delta": 0.05}
+    c["optimizer"] = {"type": "adamw", "weight_decay": 1e-4, "clip_norm": 1.0}
+    out = normalize(c)
+    assert out["loss"] == {"type": "huber", "huber_delta": 0.05}
+    assert out["optimizer"]["weight_decay"] == 1e-4 and out["optimizer"]["clip_norm"] == 1.0
+    assert out["optimizer"]["beta1"] == 0.9
+
+    from deeph_tf.train.losses import LOSSES
+
+    assert cfg.load_schema()["properties"]["loss"]["properties"]["type"]["enum"] == list(LOSSES)
+
+
+@pytest.mark.parametrize(
+    "section, value, message",
+    [
+        ("loss", {"type": "l1"}, 'loss.type: \'l1\' is not valid: expected "mae", "mse", "huber" or "wmae"'),
+        ("loss", {"huber_delta": 0}, "loss.huber_delta: 0 is not valid: expected a number > 0 (eV)"),
+        ("loss", {"huber": 0.1}, "undefined key 'huber' at loss; did you mean huber_delta?"),
+        ("optimizer", {"type": "rmsprop"}, "optimizer.type: 'rmsprop' is not valid: expected \"adam\", \"adamw\" or \"sgd\""),
+        ("optimizer", {"beta1": 1.0}, "optimizer.beta1: 1.0 is not valid: expected a number in [0, 1)"),
+        ("optimizer", {"clip_norm": 0}, "optimizer.clip_norm: 0 is not valid: expected null or a number > 0"),
+        ("optimizer", {"clipnorm": 1}, "undefined key 'clipnorm' at optimizer; did you mean clip_norm?"),
+        (
+            "optimizer",
+            {"weight_decay": 0.01},
+            "optimizer.weight_decay: 0.01 is not valid: expected 0 with optimizer type 'adam' "
+            '(weight_decay is used by type "adamw" only)',
+        ),
+        (
+            "optimizer",
+            {"type": "adamw", "momentum": 0.9},
+            "optimizer.momentum: 0.9 is not valid: expected 0 with optimizer type 'adamw' "
+            '(momentum is used by type "sgd" only)',
+        ),
+    ],
+)
+def test_loss_and_optimizer_errors(section, value, message):
+    c = minimal()
+    c[section] = value
+    assert str(error_of(c)) == message
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("numb_steps", "1000", "training.numb_steps: '1000' is not valid: expected an integer >= 0"),
+        ("numb_steps", -1, "training.numb_steps: -1 is not valid: expected an integer >= 0"),
+        ("disp_freq", 0, "training.disp_freq: 0 is not valid: expected an integer >= 1"),
+        ("save_freq", 1.5, "training.save_freq: 1.5 is not valid: expected an integer >= 1"),
+        ("max_ckpt_keep", 0, "training.max_ckpt_keep: 0 is not valid: expected an integer >= 1"),
+        ("disp_file", "", "training.disp_file: '' is not valid: expected a non-empty path"),
+        ("jit_compile", "yes", "training.jit_compile: 'yes' is not valid: expected true or false"),
+        (
+            "scale_by_worker",
+            "log",
+            'training.scale_by_worker: \'log\' is not valid: expected "linear", "sqrt" or "none"',
+        ),
+        ("numb_step", 10, "undefined key 'numb_step' at training; did you mean numb_steps?"),
+    ],
+)
+def test_training_loop_keys(key, value, message):
+    c = minimal()
+    c["training"][key] = value
+    assert str(error_of(c)) == message
+
+
+def test_training_loop_keys_accepted():
+    c = minimal()
+    c["training"].update(numb_steps=0, disp_freq=10, save_freq=7, plots=False, scale_by_worker="sqrt")
+    out = normalize(c)["training"]
+    assert (out["numb_steps"], out["disp_freq"], out["save_freq"], out["plots"], out["scale_by_worker"]) == (
+        0, 10, 7, False, "sqrt")
+
+
 # ------------------------------------------------------------------ files
 
 
@@ -508,12 +723,21 @@ def test_docs_contain_every_key():
         "training.dataset.split.seed",
         "training.dataset.split.file",
         "training.seed",
+        "training.numb_steps",
+        "learning_rate.decay_steps",
+        "learning_rate.patience",
+        "learning_rate.warmup_steps",
+        "optimizer.clip_norm",
+        "loss.huber_delta",
         "model",
     ):
         assert expected in paths
     for path in paths:
         assert f"`{path}`" in doc, path
     assert "default: `\"auto\"`" in doc
+    # keys of the learning-rate types are grouped and labelled by type
+    assert "### `learning_rate.start_lr` (`\"type\": \"reduce_on_plateau\"`)" in doc
+    assert "**`learning_rate` with `\"type\": \"exp\"`** (the default)" in doc
 
 
 def test_checked_in_docs_are_up_to_date():
