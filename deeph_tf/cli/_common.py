@@ -11,10 +11,6 @@ from deeph_tf._version import __version__
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-class NotYetAvailable(RuntimeError):
-    """A command whose implementation has not landed in this version."""
-
-
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--version, -v/--log-level and -l/--log-path, as in DeePMD-kit."""
     parser.add_argument("--version", action="version", version=f"deeph_tf {__version__}")
@@ -29,10 +25,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--log-path", default=None, help="also write the log to this file")
 
 
-def configure_logging(level: str = "INFO", log_path: Optional[str] = None) -> None:
-    """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs."""
+def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet: bool = False) -> None:
+    """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs.
+
+    ``quiet`` (a non-logging worker of a multi-worker run) keeps errors only.
+    """
     import os
 
+    if quiet:
+        level = "ERROR"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level == "DEBUG" else "2")
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -44,13 +45,3 @@ def configure_logging(level: str = "INFO", log_path: Optional[str] = None) -> No
         handlers=handlers,
         force=True,
     )
-
-
-def run_not_yet_available(command: str, issue: str) -> int:
-    """Report, on stderr, that ``command`` only parses its arguments in this version."""
-    print(
-        f"{command}: arguments are valid, but {command} is not implemented in deeph_tf {__version__} "
-        f"yet ({issue}). Only '{command} --help' works for now.",
-        file=sys.stderr,
-    )
-    return 3

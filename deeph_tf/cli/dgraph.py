@@ -29,27 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None) -> dict:
-    """Build the shards of a normalized input; returns the index. Shared with dtrain."""
-    from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
-
-    training = config["training"]
-    dataset = dict(training["dataset"])
-    if workers is not None:
-        dataset["num_workers"] = workers
-    validation = training.get("validation_data")
-    return build_graph_sets(
-        training["training_data"]["systems"],
-        graph_dir or dataset["graph_dir"],
-        GraphBuildOptions.from_config(dataset),
-        validation_systems=validation["systems"] if validation else None,
-    )
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_path)
     from deeph_tf.config import ConfigError, load_input
+    from deeph_tf.data.shards import build_from_config
     from deeph_tf.data.errors import DataFormatError
 
     try:

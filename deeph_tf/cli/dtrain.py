@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging, run_not_yet_available
+import logging
+import sys
+
+from deeph_tf.cli._common import add_common_arguments, configure_logging
+
+logger = logging.getLogger("dtrain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,14 +29,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", default="out.json", help="where to write the normalized input (default: %(default)s)"
     )
+    parser.add_argument(
+        "--mpi-log", choices=("master", "workers"), default="master",
+        help="under horovodrun: which ranks log (DeePMD's --mpi-log; default: %(default)s, rank 0 only)",
+    )
     add_common_arguments(parser)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    return run_not_yet_available("dtrain", "the training loop lands with the dtrain/dfreeze/dtest issue")
+    from deeph_tf.train.distributed import detect_workers
+
+    workers = detect_workers(args.mpi_log)
+    configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs)
+    from deeph_tf.config import ConfigError, load_input
+
+    try:
+        config = load_input(args.INPUT)
+    except (ConfigError, OSError) as error:
+        print(f"dtrain: {error}", file=sys.stderr)
+        return 2
+    from deeph_tf.data.errors import DataFormatError
+    from deeph_tf.train.checkpoint import CheckpointError
+    from deeph_tf.train.trainer import TrainingDiverged, train
+
+    try:
+        result = train(config, restart=args.restart, init_model=args.init_model, init_frz_model=args.init_frz_model,
+                       output=args.output, workers=workers)
+    except TrainingDiverged:
+        return 1
+    except (CheckpointError, DataFormatError, ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"dtrain: {error}", file=sys.stderr)
+        return 1
+    if workers.is_root:
+        logger.info("latest checkpoint: %s; best: %s; learning curve: %s", result.latest_checkpoint,
+                    result.best_checkpoint, result.lcurve)
+    return 0
 
 
 if __name__ == "__main__":

@@ -373,3 +373,18 @@ def _make_index(plans, layout, options, split, skipped, systems: Sequence[System
         "subsets": subsets,
         "skipped": all_skipped,
     }
+
+
+def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None) -> dict:
+    """Build the shards of a normalized input (``dgraph``, ``dtrain``); returns the index."""
+    training = config["training"]
+    dataset = dict(training["dataset"])
+    if workers is not None:
+        dataset["num_workers"] = workers
+    validation = training.get("validation_data")
+    return build_graph_sets(
+        training["training_data"]["systems"],
+        graph_dir or dataset["graph_dir"],
+        GraphBuildOptions.from_config(dataset),
+        validation_systems=validation["systems"] if validation else None,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Mapping
 
+from deeph_tf.data import keys
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.model.network import PRESETS, HamiltonianModel
 from deeph_tf.model.statistics import TargetStatistics
@@ -52,3 +53,32 @@ def build_model(model_config: Mapping, layout: OrbitalLayout, statistics: Target
         dtype=model_config.get("precision", "float32"),
         **options,
     )
+
+
+def example_inputs(n_species: int, dtype: str = "float32") -> dict:
+    """A two-atom, two-edge graph in the model's input form (builds the variables).
+
+    Atoms of the first and last species 1.2 Angstrom apart on z; both edges (i->j, j->i)
+    present, so ``edge_reverse`` pairs them.
+    """
+    import numpy as np
+
+    float_dtype = "float32" if dtype == "mixed_bfloat16" else dtype
+    return {
+        keys.SPECIES: np.array([0, n_species - 1], np.int32),
+        keys.POSITIONS: np.array([[0.0, 0.0, 0.0], [0.3, -0.2, 1.2]], float_dtype),
+        keys.EDGE_SRC: np.array([0, 1], np.int32),
+        keys.EDGE_DST: np.array([1, 0], np.int32),
+        keys.EDGE_REVERSE: np.array([1, 0], np.int32),
+        "edge_shift_vector": np.zeros((2, 3), float_dtype),
+    }
+
+
+def model_from_config(config: Mapping) -> HamiltonianModel:
+    """Re-create a model from ``HamiltonianModel.get_config()`` and build its variables."""
+    import tensorflow as tf
+
+    model = HamiltonianModel.from_config(dict(config))
+    inputs = example_inputs(len(model.elements), model.dtype_policy.name)
+    model({name: tf.constant(value) for name, value in inputs.items()})
+    return model

@@ -28,14 +28,17 @@ class CompiledSteps:
         clip_norm: global gradient-norm clipping (None: off).
         jit_compile: compile with XLA (True by default).
         gauge: DeepH's ``standardize_gauge``: train on gauge-corrected errors (needs S).
+        gradient_transform: applied to the gradient list before clipping (e.g. the average
+            over data-parallel workers).
     """
 
     def __init__(self, model, optimizer, loss: str = "mae", operator: str = "hamiltonian",
                  clip_norm: Optional[float] = None, jit_compile: bool = True, huber_delta: float = 0.01,
-                 gauge: bool = False):
+                 gauge: bool = False, gradient_transform=None):
         self.model, self.optimizer = model, optimizer
         self.loss, self.operator, self.clip_norm, self.huber_delta = loss, operator, clip_norm, huber_delta
         self.gauge = gauge
+        self.gradient_transform = gradient_transform
         self.train_traces = 0
         self.eval_traces = 0
         self._train = tf.function(self._train_step, jit_compile=jit_compile)
@@ -49,6 +52,8 @@ class CompiledSteps:
             loss = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge)
             scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, variables)
+        if self.gradient_transform is not None:
+            gradients = self.gradient_transform(gradients)
         if self.clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, variables))
