@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging, run_not_yet_available
+from deeph_tf.cli._common import add_common_arguments, configure_logging
+
+logger = logging.getLogger("dfreeze")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfreeze",
-        description="Freeze a checkpoint into a SavedModel that plain TensorFlow can load and run.",
+        description="Freeze a checkpoint into a SavedModel that plain TensorFlow can load and run "
+        "(signature documented in deeph_tf/infer/frozen.py and docs).",
     )
     parser.add_argument(
-        "-c", "--checkpoint", default=".", metavar="CKPT_DIR_OR_PREFIX", help="checkpoint folder or prefix"
+        "-c", "--checkpoint", default=".", metavar="CKPT_DIR_OR_PREFIX",
+        help="checkpoint folder (its latest), prefix (model.ckpt, model.ckpt-1000) or file (default: %(default)s)",
     )
-    parser.add_argument("-o", "--output", default="frozen_model", help="output SavedModel folder")
+    parser.add_argument("-o", "--output", default="frozen_model", help="output SavedModel folder (default: %(default)s)")
+    parser.add_argument("--best", action="store_true", help="freeze the best model by validation loss instead of the latest")
     add_common_arguments(parser)
     return parser
 
@@ -23,7 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_path)
-    return run_not_yet_available("dfreeze", "freezing lands with the dtrain/dfreeze/dtest issue")
+    from deeph_tf.train.checkpoint import CheckpointError, freeze_checkpoint
+
+    try:
+        output = freeze_checkpoint(args.checkpoint, args.output, best=args.best)
+    except (CheckpointError, FileExistsError) as error:
+        print(f"dfreeze: {error}", file=sys.stderr)
+        return 1
+    logger.info("wrote %s", output)
+    return 0
 
 
 if __name__ == "__main__":

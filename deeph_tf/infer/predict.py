@@ -1,0 +1,91 @@
+"""Predict the blocks of structure folders with a frozen model or a training checkpoint."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
+
+import numpy as np
+
+from deeph_tf.data import keys
+from deeph_tf.data.layout import OrbitalLayout
+from deeph_tf.data.structure import StructureFolder
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Predictor:
+    """A model behind the frozen signature (see :mod:`deeph_tf.infer.frozen`).
+
+    Attributes:
+        layout: the model's orbital layout.
+        metadata: target, normalized input, step, version, ...
+        dtype: NumPy float dtype of the inputs (float32 or float64).
+    """
+
+    def __init__(self, function, layout: OrbitalLayout, metadata: Dict[str, Any], dtype: str, source: str):
+        self._function = function
+        self.layout, self.metadata, self.dtype, self.source = layout, metadata, np.dtype(dtype), source
+
+    @property
+    def target(self) -> str:
+        return self.metadata.get("input", {}).get("model", {}).get("target", "hamiltonian")
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Predictor":
+        """From a frozen model folder, or a checkpoint (file, prefix or folder with ``checkpoint``)."""
+        from deeph_tf.infer.frozen import SIGNATURE, is_frozen_model, read_frozen_metadata
+
+        if is_frozen_model(path):
+            import tensorflow as tf
+
+            metadata = read_frozen_metadata(path)
+            loaded = tf.saved_model.load(str(path))
+            function = loaded.signatures[SIGNATURE]
+            predictor = cls(function, OrbitalLayout.from_dict(metadata["layout"]), metadata, metadata["dtype"], str(path))
+            predictor._keep_alive = loaded
+            return predictor
+        from deeph_tf.infer.frozen import make_predict_function, model_float_dtype
+        from deeph_tf.model.builder import model_from_config
+        from deeph_tf.train.checkpoint import assign_values, read_checkpoint, resolve_checkpoint
+
+        ckpt_path = resolve_checkpoint(path)
+        ckpt = read_checkpoint(ckpt_path)
+        model = model_from_config(ckpt.model_config)
+        assign_values(model.weights, ckpt.model_weights, "model weights", ckpt_path)
+        metadata = {"input": ckpt.input, "step": ckpt.step, "version": ckpt.version, "layout": ckpt.layout}
+        return cls(make_predict_function(model), OrbitalLayout.from_dict(ckpt.layout), metadata,
+                   model_float_dtype(model).name, str(ckpt_path))
+
+    def predict_graph(self, graph: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        """Node [n_atoms, n_c, n_c] and edge [n_edges, n_c, n_c] blocks of one graph (``build_graph``)."""
+        import tensorflow as tf
+
+        inputs = {
+            "atomic_numbers": tf.constant(np.asarray(graph[keys.ATOMIC_NUMBERS], np.int32)),
+            "positions": tf.constant(np.asarray(graph[keys.POSITIONS], self.dtype)),
+            "lattice": tf.constant(np.asarray(graph[keys.LATTICE], self.dtype)),
+            "edge_src": tf.constant(np.asarray(graph[keys.EDGE_SRC], np.int32)),
+            "edge_dst": tf.constant(np.asarray(graph[keys.EDGE_DST], np.int32)),
+            "edge_shift": tf.constant(np.asarray(graph[keys.EDGE_SHIFT], np.int32).reshape(-1, 3)),
+            "edge_reverse": tf.constant(np.asarray(graph[keys.EDGE_REVERSE], np.int32)),
+        }
+        out = self._function(**inputs)
+        return out["node_blocks"].numpy(), out["edge_blocks"].numpy()
+
+    def predict_structure(self, structure: StructureFolder, score: bool = True):
+        """(graph, predicted BlockSet) of a structure folder.
+
+        The graph holds the reference target when ``score`` and the folder has it; the
+        prediction is float64, in the structure's own orbital order, with overlap.h5's pairs.
+        """
+        from deeph_tf.data.graph import build_graph, graph_blocks
+
+        target = self.target
+        targets = (target,) if score and target != "overlap" and structure.has_blocks(target) else ()
+        graph = build_graph(structure, self.layout, targets=targets, dtype=self.dtype)
+        node, edge = self.predict_graph(graph)
+        return graph, graph_blocks(graph, self.layout, target, node_values=node, edge_values=edge)
