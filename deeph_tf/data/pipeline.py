@@ -232,9 +232,11 @@ class GraphSet:
             if shuffle:
                 buffer = len(n_atoms) if storage == "memory" else min(shuffle_buffer, len(n_atoms))
                 ds = ds.shuffle(max(buffer, 1), seed=seed + 1000 * system, reshuffle_each_iteration=True)
+            # Batch within an epoch, then repeat: a batch never holds a structure twice (an epoch's
+            # last batch may be smaller), so the worst-case bucket (the b largest) always fits.
+            ds = ds.ragged_batch(b, drop_remainder=False)
             if repeat:
                 ds = ds.repeat()
-            ds = ds.ragged_batch(b, drop_remainder=False)
             ds = ds.map(
                 _union_and_pad_fn(self.operators, system_buckets, max_graphs, self.layout.n_common),
                 num_parallel_calls=tf.data.AUTOTUNE,

@@ -125,3 +125,20 @@ def test_deepmd_batch_size_and_system_probabilities():
     np.testing.assert_allclose(system_probabilities("prob_uniform", [1, 3], sys_probs=[1, 3]), [0.25, 0.75])
     with pytest.raises(ValueError, match="does not fit"):
         system_probabilities("prob_sys_size; 0:4:1.0", [1, 2])
+
+
+def test_repeated_batches_never_hold_a_structure_twice(tmp_path):
+    """Regression: repeating before batching let a batch wrap into the next epoch and hold the
+    largest structure twice, overflowing the worst-case bucket mid-training."""
+    from conftest import REPO_ROOT
+
+    fixture = REPO_ROOT / "tests" / "fixtures" / "mixed_molecules" / "dft"
+    ids = ["water-000002", "methanol-000005", "ammonia-000001"]  # 3, 6 and 4 atoms
+    (tmp_path / "split.json").write_text(__import__("json").dumps({"train": ids, "validate": [], "test": []}))
+    build_graph_sets(fixture, tmp_path / "g", GraphBuildOptions(split={"file": str(tmp_path / "split.json")}))
+    graph_set = GraphSet(tmp_path / "g")
+    for batch_size in (2, 5):  # 5 > the 3 structures
+        dataset, _ = graph_set.dataset("train", batch_size=batch_size, shuffle=True, repeat=True, seed=1, num_buckets=1)
+        for batch in dataset.take(12):
+            sids = [s for s in batch[keys.STRUCTURE_ID].numpy() if s]
+            assert len(sids) == len(set(sids))
