@@ -25,10 +25,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--log-path", default=None, help="also write the log to this file")
 
 
-def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet: bool = False) -> None:
+def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet: bool = False,
+                      prefix: str = "") -> None:
     """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs.
 
-    ``quiet`` (a non-logging worker of a multi-worker run) keeps errors only.
+    ``quiet`` (a non-logging worker of a multi-worker run) keeps errors only; ``prefix``
+    starts every line (e.g. the worker's rank).
     """
     import os
 
@@ -40,7 +42,7 @@ def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet
         handlers.append(logging.FileHandler(log_path))
     logging.basicConfig(
         level=getattr(logging, level),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=prefix.replace("%", "%%") + "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
         handlers=handlers,
         force=True,

@@ -39,10 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_path)
     from deeph_tf.train.distributed import detect_workers
 
-    workers = detect_workers(args.mpi_log)
-    configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs)
+    try:
+        workers = detect_workers(args.mpi_log)
+    except RuntimeError as error:
+        print(f"dtrain: {error}", file=sys.stderr)
+        return 1
+    if workers.size > 1:
+        configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs,
+                          prefix=f"[rank {workers.rank}/{workers.size}] ")
     from deeph_tf.config import ConfigError, load_input
 
     try:

@@ -49,9 +49,10 @@ def masked_entries(prediction, batch, operator: str = "hamiltonian", gauge: bool
 
 
 def masked_loss(
-    prediction, batch, kind: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False
+    prediction, batch, kind: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False,
+    return_count: bool = False,
 ):
-    """Mean loss over the counted entries of the batch.
+    """Mean loss over the counted entries of the batch (and their number with ``return_count``).
 
     kind: "mae" |d|, "mse" d^2, "huber" (quadratic below ``huber_delta`` eV), "wmae": |d|
     weighted by 1 + |target| / mean|target| (large entries such as core levels count more).
@@ -71,7 +72,8 @@ def masked_loss(
     else:
         scale = tf.reduce_sum(tf.abs(target) * mask) / count
         per_entry = tf.abs(diff) * (1.0 + tf.abs(target) / tf.maximum(scale, 1e-12))
-    return tf.reduce_sum(per_entry * mask) / count
+    loss = tf.reduce_sum(per_entry * mask) / count
+    return (loss, count) if return_count else loss
 
 
 def masked_mae(prediction, batch, operator: str = "hamiltonian", gauge: bool = False):

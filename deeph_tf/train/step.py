@@ -28,8 +28,12 @@ class CompiledSteps:
         clip_norm: global gradient-norm clipping (None: off).
         jit_compile: compile with XLA (True by default).
         gauge: DeepH's ``standardize_gauge``: train on gauge-corrected errors (needs S).
-        gradient_transform: applied to the gradient list before clipping (e.g. the average
-            over data-parallel workers).
+        gradient_transform: data-parallel training: ``f(gradient_sums, count) -> (sums, count)``
+            summing both over the workers. Each worker then differentiates the *sum* of its
+            per-entry losses, and the update uses sum / total count: the gradient of the mean
+            over every worker's entries, exact even when workers hold unequal numbers of
+            entries (N workers with batch b take the step of one worker with batch N*b). The
+            gradients are computed under XLA, the collective runs outside it.
     """
 
     def __init__(self, model, optimizer, loss: str = "mae", operator: str = "hamiltonian",
@@ -42,6 +46,8 @@ class CompiledSteps:
         self.train_traces = 0
         self.eval_traces = 0
         self._train = tf.function(self._train_step, jit_compile=jit_compile)
+        self._gradient_sums = tf.function(self._gradient_sum_step, jit_compile=jit_compile)
+        self._apply = tf.function(self._apply_step, jit_compile=jit_compile)
         self._eval = tf.function(self._eval_step, jit_compile=jit_compile)
 
     def _train_step(self, batch):
@@ -52,12 +58,30 @@ class CompiledSteps:
             loss = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge)
             scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, variables)
-        if self.gradient_transform is not None:
-            gradients = self.gradient_transform(gradients)
         if self.clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return dict(self._metrics(prediction, batch), loss=loss)
+
+    def _gradient_sum_step(self, batch):
+        """Gradients of the summed loss, the count of entries, and the metrics (no update)."""
+        self.train_traces += 1
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            prediction = self.model(batch, training=True)
+            loss, count = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge,
+                                      return_count=True)
+            total = loss * count
+            scaled = self.optimizer.scale_loss(total) if hasattr(self.optimizer, "scale_loss") else total
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
+        return gradients, count, dict(self._metrics(prediction, batch), loss=loss)
+
+    def _apply_step(self, gradient_sums, count):
+        """One update with the gradient of the mean: sums / total count."""
+        gradients = [g / tf.cast(count, g.dtype) for g in gradient_sums]
+        if self.clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
+        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
 
     def _eval_step(self, batch):
         self.eval_traces += 1
@@ -75,7 +99,12 @@ class CompiledSteps:
 
     def train(self, batch) -> dict:
         """One optimizer update on ``batch`` (string fields are dropped)."""
-        return self._train(model_inputs(batch))
+        if self.gradient_transform is None:
+            return self._train(model_inputs(batch))
+        gradient_sums, count, metrics = self._gradient_sums(model_inputs(batch))
+        gradient_sums, total_count = self.gradient_transform(gradient_sums, count)
+        self._apply(gradient_sums, total_count)
+        return metrics
 
     def evaluate(self, batch) -> dict:
         return self._eval(model_inputs(batch))

@@ -155,6 +155,15 @@ def train(
         raise ValueError(f"model.target is {operator!r} but the graphs hold {list(graph_set.operators)}; "
                          "add it to training.dataset.targets")
 
+    if workers.size > 1:
+        short = _systems_smaller_than(graph_set, "train", workers.size)
+        if short:
+            raise ValueError(f"training system(s) {short} have fewer structures than the {workers.size} workers; "
+                             "every worker needs its own part of every system")
+    # Validation is sharded over the workers when every system can be; else rank 0 validates it all.
+    validation_sharded = has_validation and not _systems_smaller_than(graph_set, "validate", workers.size)
+    validates_here = has_validation and (validation_sharded or workers.is_root)
+
     keras.utils.set_random_seed(seed + 7919 * workers.rank)
     train_data = training["training_data"]
     dataset_options = training["dataset"]
@@ -168,14 +177,14 @@ def train(
     )
     train_iter = iter(train_ds)
     valid_iter, numb_btch = None, 0
-    if has_validation:
+    if validates_here:
         valid_data = training["validation_data"] or {"batch_size": train_data["batch_size"], "auto_prob": "prob_sys_size",
                                                        "sys_probs": None, "numb_btch": 1}
         numb_btch = int(valid_data.get("numb_btch", 1))
         valid_ds, _ = graph_set.dataset(
             "validate", valid_data["batch_size"], shuffle=False, repeat=True, seed=seed,
             num_buckets=dataset_options["num_buckets"], storage=dataset_options["storage"],
-            worker_index=workers.rank, num_workers=workers.size,
+            worker_index=workers.rank if validation_sharded else 0, num_workers=workers.size if validation_sharded else 1,
             auto_prob=valid_data["auto_prob"], sys_probs=valid_data["sys_probs"],
         )
         valid_iter = iter(valid_ds)
@@ -226,18 +235,20 @@ def train(
             input=config, schedule=schedule.state_dict(), extra={"best_loss": best_loss, "seed": seed},
         )
 
+    sum_names = ["abs_error_sum", "count", "loss", "batches"] + (["abs_error_sum_gauge"] if operator == "hamiltonian" else [])
+
     def summarize(outputs: List[dict]) -> Dict[str, float]:
-        total = {k: float(sum(float(o[k]) for o in outputs)) for k in outputs[0]}
+        total = {k: float(sum(float(o[k]) for o in outputs)) for k in sum_names}  # zeros on a worker without data
         total = workers.allreduce_sums(total)
         count = max(total["count"], 1.0)
         out = {"loss": total["loss"] / max(total["batches"], 1.0), "mae": total["abs_error_sum"] / count}
-        if "abs_error_sum_gauge" in total:
+        if "abs_error_sum_gauge" in total and "edge_overlap" in first_batch:
             out["mae_gauge"] = total["abs_error_sum_gauge"] / count
         return out
 
     def evaluate(batch_iter, n_batches: int) -> Dict[str, float]:
         outputs = []
-        for _ in range(n_batches):
+        for _ in range(n_batches if batch_iter is not None else 0):
             result = {k: v.numpy() for k, v in steps.evaluate(next(batch_iter)).items()}
             result["batches"] = 1.0
             outputs.append(result)
@@ -257,7 +268,7 @@ def train(
             lr = schedule.lr(step)
             if (step % disp_freq == 0 or step == numb_steps) and not (restart and step == start_step):
                 train_metrics = evaluate(iter([batch]), 1)
-                valid_metrics = evaluate(valid_iter, numb_btch) if valid_iter is not None else None
+                valid_metrics = evaluate(valid_iter, numb_btch) if has_validation else None
                 if not all(math.isfinite(v) for v in train_metrics.values()):
                     raise TrainingDiverged(f"step {step}: training loss is {train_metrics['loss']}")
                 if lcurve is not None:
@@ -298,6 +309,11 @@ def train(
         if lcurve is not None:
             lcurve.close()
     seconds = time.perf_counter() - started
+    if workers.size > 1:
+        difference = workers.weights_in_sync(model.weights)
+        (logger.info if difference == 0.0 else logger.error)(
+            "model weights %s on all %d workers (largest difference %.3g)",
+            "identical" if difference == 0.0 else "DIFFER", workers.size, difference)
     compilations = steps.train_traces + steps.eval_traces
     logger.info("finished at step %d in %s; %d XLA compilation(s) (train %d, eval %d)", step, _format_duration(seconds),
                 compilations, steps.train_traces, steps.eval_traces)
@@ -312,6 +328,14 @@ def train(
         best_checkpoint=manager.best_path if manager is not None and manager.best else None,
         lcurve=lcurve_path, seconds=seconds, compilations=compilations,
     )
+
+
+def _systems_smaller_than(graph_set, subset: str, size: int) -> List[int]:
+    """Systems of ``subset`` with fewer than ``size`` structures (cannot give every worker a part)."""
+    counts: Dict[int, int] = {}
+    for shard in graph_set.index["subsets"].get(subset, {}).get("shards", []):
+        counts[shard["system"]] = counts.get(shard["system"], 0) + len(shard["n_atoms"])
+    return sorted(system for system, n in counts.items() if n < size)
 
 
 def _progress_bar(total: int, start: int, enabled: bool):
