@@ -285,3 +285,21 @@ def test_dtest_scores_writes_predictions_and_matches_a_hand_computation(trained,
     assert lines[0].startswith("#") and len(lines) > 100
     assert (tmp_path / "detail" / "water.parity.png").read_bytes()[:4] == b"\x89PNG"
     assert Path(f"{prefix}.orbital_energy.out").is_file()
+
+
+def test_dtest_predicts_structures_without_a_reference(trained, tmp_path, capsys):
+    import shutil
+
+    from deeph_tf.cli.dtest import main as dtest
+    from deeph_tf.data.structure import load_structure
+
+    source = sorted(p for p in FIXTURE.iterdir() if p.is_dir())[0]
+    target = tmp_path / "inputs" / "dft" / source.name
+    target.mkdir(parents=True)
+    for name in ("POSCAR", "info.json", "overlap.h5"):
+        shutil.copy(source / name, target / name)
+    assert dtest(["-m", str(trained / "model.ckpt"), "-s", str(tmp_path / "inputs"), "-o", str(tmp_path / "out"),
+                  "-v", "WARNING"]) == 0
+    assert "1 structure(s) predicted, 0 scored" in capsys.readouterr().out
+    predicted = load_structure(tmp_path / "out" / "dft" / source.name).read_blocks("hamiltonian_pred")
+    assert predicted.n_pairs == load_structure(source).read_blocks("overlap").n_pairs
