@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--loss", default="mae")
+    parser.add_argument("--alpha", type=float, default=1e-3, help="final lr of the cosine schedule, as a fraction of --lr")
+    parser.add_argument("--tail", type=int, default=0, help="of --steps, how many run at the final lr after the cosine")
     parser.add_argument("--irreps", default="64x0e+32x1o+32x1e+16x2e+16x2o+8x3o+8x3e+8x4e")
     parser.add_argument("--blocks", type=int, default=2)
     args = parser.parse_args()
@@ -66,7 +68,7 @@ def main() -> int:
         dataset, _ = graph_set.dataset("train", batch_size=n)
         batch = next(iter(dataset))
         model(model_inputs(batch))
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=1e-3)
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.steps - args.tail, alpha=args.alpha)
         steps = CompiledSteps(model, keras.optimizers.Adam(schedule), loss=args.loss)
         curve, start = [], time.perf_counter()
         for step in range(args.steps):
@@ -77,7 +79,7 @@ def main() -> int:
                 curve.append({"step": step, "mae_meV": mae, "seconds": time.perf_counter() - start})
                 print(f"step {step:6d}  MAE {mae:10.4f} meV  ({curve[-1]['seconds']:.0f} s)", flush=True)
     result = {"benchmark": "overfit", "machine": machine_info(), "structures": ids or "all", "elements": list(graph_set.layout.elements),
-              "parameters": int(model.count_params()), "steps": args.steps, "lr": args.lr, "loss": args.loss,
+              "parameters": int(model.count_params()), "steps": args.steps, "lr": args.lr, "alpha": args.alpha, "tail": args.tail, "loss": args.loss,
               "curve": curve, "final_mae_meV": curve[-1]["mae_meV"], "target_meV": 0.1}
     print(f"final MAE {curve[-1]['mae_meV']:.4f} meV (target < 0.1); wrote {write_result('overfit', result)}")
     return 0
