@@ -136,6 +136,7 @@ def train(
         _lock_layout(config, layout_dict, source)
         logger.info("model architecture and orbital layout from %s (the input's model section is not used)", source)
     if output and workers.is_root:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
         write_normalized(config, output)
 
     index = build_from_config(config) if workers.is_root else None
@@ -220,6 +221,8 @@ def train(
 
     metric_names = ["loss", "mae"] + (["mae_gauge"] if operator == "hamiltonian" else [])
     lcurve_path = Path(training["disp_file"])
+    if workers.is_root:
+        lcurve_path.parent.mkdir(parents=True, exist_ok=True)
     lcurve = LcurveWriter(lcurve_path, metric_names, mode="a" if restart else "w", restart_step=start_step,
                           validation=has_validation) if workers.is_root else None
     manager = CheckpointManager(training["save_ckpt"], training["max_ckpt_keep"]) if workers.is_root else None
