@@ -108,7 +108,6 @@ def train(
     if sum(x is not None for x in (restart, init_model, init_frz_model)) > 1:
         raise ValueError("give at most one of restart, init_model, init_frz_model")
     import keras
-    import tensorflow as tf
 
     from deeph_tf.config import write_normalized
     from deeph_tf.data.pipeline import GraphSet

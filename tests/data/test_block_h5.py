@@ -15,7 +15,7 @@ from deeph_tf.data import BlockSet, DataFormatError, blocks_from_dense, blocks_t
 def make_blockset(rng: np.random.Generator, complex_: bool = False) -> BlockSet:
     """Two atoms (5 and 3 orbitals), R in {0, +-(1,0,0)}, Hermitian partners present."""
     n = [5, 3]
-    pairs, blocks = [], {}
+    blocks = {}
     for r in [(0, 0, 0), (1, 0, 0)]:
         for i in range(2):
             for j in range(2):
