@@ -37,7 +37,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -554,21 +553,9 @@ def load_input(path: PathLike) -> Dict[str, Any]:
 
 def write_normalized(config: Dict[str, Any], path: PathLike) -> None:
     """Write ``config`` (e.g. out.json) atomically: JSON with indent 2, keys in the given order."""
-    path = Path(path)
-    text = json.dumps(config, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from deeph_tf.atomic_io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(config, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- docs

@@ -29,7 +29,7 @@ from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 
-from deeph_tf.data._atomic import atomic_path
+from deeph_tf.atomic_io import atomic_path
 from deeph_tf.data.errors import DataFormatError
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from deeph_tf._version import __version__
-from deeph_tf.data._atomic import atomic_path, atomic_write_text
+from deeph_tf.atomic_io import atomic_path, atomic_write_text
 from deeph_tf.data.discovery import System, discover_systems
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.graph import build_graph, graph_entry_counts, layout_from_structures

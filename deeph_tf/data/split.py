@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from deeph_tf.data._atomic import atomic_write_text
+from deeph_tf.atomic_io import atomic_write_text
 
 SUBSETS = ("train", "validate", "test")
 

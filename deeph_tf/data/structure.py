@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import numpy as np
 
 from deeph_tf.conventions import SHELL_LETTERS
-from deeph_tf.data._atomic import atomic_path
+from deeph_tf.atomic_io import atomic_path
 from deeph_tf.data.block_h5 import BlockSet, read_block_h5, write_block_h5
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.poscar import Poscar, read_poscar, write_poscar

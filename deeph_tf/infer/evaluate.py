@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from deeph_tf.data._atomic import atomic_path, atomic_write_text
+from deeph_tf.atomic_io import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from deeph_tf._version import __version__
-from deeph_tf.data._atomic import atomic_path, atomic_write_text
+from deeph_tf.atomic_io import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

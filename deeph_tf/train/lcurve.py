@@ -19,11 +19,12 @@ import logging
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, TextIO, Union
 
 import numpy as np
+
+from deeph_tf.atomic_io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +34,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Metric names must survive numpy.genfromtxt's name validation unchanged.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` by a file holding ``text`` (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class LcurveWriter:
@@ -102,7 +86,7 @@ class LcurveWriter:
         else:
             if mode == "a":
                 logger.info("%s: nothing to append to, starting a new learning curve", self.path)
-            _atomic_write(self.path, self.header())
+            atomic_write_text(self.path, self.header())
         self._file: Optional[TextIO] = open(self.path, "a", encoding="utf-8")
 
     def header(self) -> str:
@@ -143,7 +127,7 @@ class LcurveWriter:
                 "%s: dropping %d row(s) that are incomplete or after step %s (the checkpoint restarted from)",
                 self.path, dropped, restart_step,
             )
-            _atomic_write(self.path, "".join(kept))
+            atomic_write_text(self.path, "".join(kept))
 
     def write(
         self,
