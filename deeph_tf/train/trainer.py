@@ -279,7 +279,9 @@ def train(
                 if workers.is_root and step > start_step and watched < best_loss:
                     best_loss = watched
                     manager.save_best(make_checkpoint(step))
-                _log_display(step, numb_steps, train_metrics, valid_metrics, lr, timed_from, timed_steps)
+                if training["disp_training"]:
+                    _log_display(step, numb_steps, train_metrics, valid_metrics, lr,
+                                 timed_from if training["time_training"] else None, timed_steps)
                 if step > start_step and hasattr(schedule, "update") and schedule.update(watched):
                     logger.info("step %d: the learning rate reached its minimum and stopped improving; stopping", step)
                     stopped_early = True
