@@ -155,39 +155,9 @@ def train(
         raise ValueError(f"model.target is {operator!r} but the graphs hold {list(graph_set.operators)}; "
                          "add it to training.dataset.targets")
 
-    if workers.size > 1:
-        short = _systems_smaller_than(graph_set, "train", workers.size)
-        if short:
-            raise ValueError(f"training system(s) {short} have fewer structures than the {workers.size} workers; "
-                             "every worker needs its own part of every system")
-    # Validation is sharded over the workers when every system can be; else rank 0 validates it all.
-    validation_sharded = has_validation and not _systems_smaller_than(graph_set, "validate", workers.size)
-    validates_here = has_validation and (validation_sharded or workers.is_root)
-
     keras.utils.set_random_seed(seed + 7919 * workers.rank)
-    train_data = training["training_data"]
-    dataset_options = training["dataset"]
     start_step = ckpt.step if restart else 0
-    data_seed = seed + 1009 * workers.rank + 104729 * start_step
-    train_ds, _ = graph_set.dataset(
-        "train", train_data["batch_size"], shuffle=True, repeat=True, seed=data_seed,
-        num_buckets=dataset_options["num_buckets"], storage=dataset_options["storage"],
-        shuffle_buffer=dataset_options["shuffle_buffer"], worker_index=workers.rank, num_workers=workers.size,
-        auto_prob=train_data["auto_prob"], sys_probs=train_data["sys_probs"],
-    )
-    train_iter = iter(train_ds)
-    valid_iter, numb_btch = None, 0
-    if validates_here:
-        valid_data = training["validation_data"] or {"batch_size": train_data["batch_size"], "auto_prob": "prob_sys_size",
-                                                       "sys_probs": None, "numb_btch": 1}
-        numb_btch = int(valid_data.get("numb_btch", 1))
-        valid_ds, _ = graph_set.dataset(
-            "validate", valid_data["batch_size"], shuffle=False, repeat=True, seed=seed,
-            num_buckets=dataset_options["num_buckets"], storage=dataset_options["storage"],
-            worker_index=workers.rank if validation_sharded else 0, num_workers=workers.size if validation_sharded else 1,
-            auto_prob=valid_data["auto_prob"], sys_probs=valid_data["sys_probs"],
-        )
-        valid_iter = iter(valid_ds)
+    train_iter, valid_iter, numb_btch = _batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
 
     first_batch = next(train_iter)
     if model_config is None:
@@ -332,6 +302,40 @@ def train(
         best_checkpoint=manager.best_path if manager is not None and manager.best else None,
         lcurve=lcurve_path, seconds=seconds, compilations=compilations,
     )
+
+
+def _batch_iterators(graph_set, training: dict, workers, seed: int, start_step: int, has_validation: bool):
+    """(training batches, validation batches or None, validation batches per display) of this worker.
+
+    Training data are sharded over the workers (each needs a part of every system); the
+    shuffle seed depends on (seed, rank, start step), so a restart does not replay the
+    first epochs. Validation is sharded when every system can be, else rank 0 validates all.
+    """
+    if workers.size > 1:
+        short = _systems_smaller_than(graph_set, "train", workers.size)
+        if short:
+            raise ValueError(f"training system(s) {short} have fewer structures than the {workers.size} workers; "
+                             "every worker needs its own part of every system")
+    validation_sharded = has_validation and not _systems_smaller_than(graph_set, "validate", workers.size)
+    validates_here = has_validation and (validation_sharded or workers.is_root)
+    train_data, options = training["training_data"], training["dataset"]
+    common = {"num_buckets": options["num_buckets"], "storage": options["storage"]}
+    train_ds, _ = graph_set.dataset(
+        "train", train_data["batch_size"], shuffle=True, repeat=True,
+        seed=seed + 1009 * workers.rank + 104729 * start_step, shuffle_buffer=options["shuffle_buffer"],
+        worker_index=workers.rank, num_workers=workers.size,
+        auto_prob=train_data["auto_prob"], sys_probs=train_data["sys_probs"], **common,
+    )
+    if not validates_here:
+        return iter(train_ds), None, 0
+    valid_data = training["validation_data"] or {"batch_size": train_data["batch_size"], "auto_prob": "prob_sys_size",
+                                                   "sys_probs": None, "numb_btch": 1}
+    valid_ds, _ = graph_set.dataset(
+        "validate", valid_data["batch_size"], shuffle=False, repeat=True, seed=seed,
+        worker_index=workers.rank if validation_sharded else 0, num_workers=workers.size if validation_sharded else 1,
+        auto_prob=valid_data["auto_prob"], sys_probs=valid_data["sys_probs"], **common,
+    )
+    return iter(train_ds), iter(valid_ds), int(valid_data.get("numb_btch", 1))
 
 
 def _systems_smaller_than(graph_set, subset: str, size: int) -> List[int]:
