@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_path)
+    # The input first: a typo is reported before TensorFlow/Horovod start.
+    from deeph_tf.config import ConfigError, load_input
+
+    try:
+        config = load_input(args.INPUT)
+    except (ConfigError, OSError) as error:
+        print(f"dtrain: {error}", file=sys.stderr)
+        return 2
     from deeph_tf.train.distributed import detect_workers
 
     try:
@@ -50,13 +58,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if workers.size > 1:
         configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs,
                           prefix=f"[rank {workers.rank}/{workers.size}] ")
-    from deeph_tf.config import ConfigError, load_input
-
-    try:
-        config = load_input(args.INPUT)
-    except (ConfigError, OSError) as error:
-        print(f"dtrain: {error}", file=sys.stderr)
-        return 2
     from deeph_tf.data.errors import DataFormatError
     from deeph_tf.train.checkpoint import CheckpointError
     from deeph_tf.train.trainer import TrainingDiverged, train

@@ -85,7 +85,7 @@ def evaluate(
     """Predict and score ``structures``; returns (report, :class:`DatasetErrors`)."""
     from deeph_tf.data.structure import load_structure, write_structure_folder
     from deeph_tf.infer.eigen import BandErrors, physics_errors, plot_bands
-    from deeph_tf.infer.metrics import DatasetErrors, structure_errors
+    from deeph_tf.infer.metrics import DatasetErrors, counted_entries, structure_errors
 
     target = predictor.target
     report, errors = EvaluationReport(), DatasetErrors()
@@ -104,20 +104,20 @@ def evaluate(
         structure = load_structure(folder)
         graph, predicted = predictor.predict_structure(structure)
         report.n_structures += 1
+        overlap = structure.read_blocks("overlap") if structure.has_blocks("overlap") else None
         if output_dir is not None:
             blocks = {f"{target}_pred": predicted}
-            if structure.has_blocks("overlap"):
-                blocks["overlap"] = structure.read_blocks("overlap")
+            if overlap is not None:
+                blocks["overlap"] = overlap
             written = write_structure_folder(output_dir / "dft" / sid, structure.poscar, structure.info, blocks)
             report.predictions.append(str(Path(written) / f"{target}_pred.h5"))
         if target == "overlap" or not structure.has_blocks(target):
             continue
         reference = structure.read_blocks(target)
-        overlap = structure.read_blocks("overlap")
         errors.add(structure_errors(predicted, reference, overlap, structure, name=sid, operator=target,
                                     gauge=target == "hamiltonian"))
         report.n_scored += 1
-        ref_values, pred_values = _masked_entries(predicted, reference, overlap, structure)
+        ref_values, pred_values = counted_entries(predicted, reference, overlap, structure)
         parity.append((ref_values, pred_values))
         if detail_prefix:
             detail_rows.extend(f"{sid} {r: .8e} {p: .8e}" for r, p in zip(ref_values, pred_values))
@@ -145,27 +145,6 @@ def evaluate(
     if detail_prefix:
         _write_details(detail_prefix, target, detail_rows, report)
     return report, errors
-
-
-def _masked_entries(predicted, reference, overlap, structure) -> Tuple[np.ndarray, np.ndarray]:
-    """(reference, prediction) values of the counted (DeepH-masked) entries, in eV."""
-    from deeph_tf.data.graph import overlap_entry_mask
-
-    index = predicted.pair_index()
-    ref_out, pred_out = [], []
-    overlap_index = overlap.pair_index()
-    for key, block in zip(reference.keys(), reference.blocks):
-        _, _, _, i, j = key
-        shells_i = structure.orbital_shells(i)
-        shells_j = structure.orbital_shells(j)
-        on_site = key[:3] == (0, 0, 0) and i == j
-        mask = np.ones(block.shape, bool) if on_site else overlap_entry_mask(
-            overlap.blocks[overlap_index[key]], shells_i, shells_j)
-        if mask.shape != block.shape:  # spinful blocks: the spinless mask on each spin block
-            mask = np.tile(mask, (block.shape[0] // mask.shape[0], block.shape[1] // mask.shape[1]))
-        ref_out.append(np.asarray(block)[mask].real)
-        pred_out.append(np.asarray(predicted.blocks[index[key]])[mask].real)
-    return np.concatenate(ref_out), np.concatenate(pred_out)
 
 
 def plot_parity(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], png_path: PathLike, target: str = "hamiltonian") -> Path:

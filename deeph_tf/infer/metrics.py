@@ -174,6 +174,38 @@ def _aligned_blocks(what: BlockSet, keys: List[Tuple[int, ...]], name: str, role
     return [what.blocks[index[k]] for k in keys]
 
 
+def block_mask(key: Sequence[int], overlap_block: np.ndarray, shells_i: Sequence[int], shells_j: Sequence[int],
+               orthogonal: bool = False) -> np.ndarray:
+    """[n_i, n_j] bool: the DeepH-counted entries of the (spinless) block ``key`` = (R1, R2, R3, i, j).
+
+    On-site blocks and every block of an orthogonal basis count whole; off-site blocks count
+    the shell pairs whose overlap has max |S| > OVERLAP_MASK_THRESHOLD.
+    """
+    r1, r2, r3, i, j = (int(x) for x in key)
+    if orthogonal or (r1 == r2 == r3 == 0 and i == j):
+        return np.ones(np.shape(overlap_block), dtype=bool)
+    return overlap_entry_mask(overlap_block, shells_i, shells_j)
+
+
+def counted_entries(prediction: BlockSet, reference: BlockSet, overlap: BlockSet,
+                    structure: StructureFolder) -> Tuple[np.ndarray, np.ndarray]:
+    """(reference, prediction) values [n] of the counted entries (same mask as :func:`structure_errors`),
+    for parity plots and detail files; spinful blocks repeat the spinless mask per spin block."""
+    name = structure.name
+    keys = reference.keys()
+    pred_blocks = _aligned_blocks(prediction, keys, name, "prediction")
+    s_blocks = _aligned_blocks(overlap, keys, name, "overlap")
+    orthogonal = bool(structure.info.get("orthogonal_basis", False))
+    ref_out, pred_out = [], []
+    for key, ref, pred, s in zip(keys, reference.blocks, pred_blocks, s_blocks):
+        mask = block_mask(key, s, structure.orbital_shells(key[3]), structure.orbital_shells(key[4]), orthogonal)
+        if mask.shape != ref.shape:
+            mask = np.tile(mask, (ref.shape[0] // mask.shape[0], ref.shape[1] // mask.shape[1]))
+        ref_out.append(np.real(ref[mask]))
+        pred_out.append(np.real(pred[mask]))
+    return np.concatenate(ref_out), np.concatenate(pred_out)
+
+
 def structure_errors(
     prediction: BlockSet,
     reference: BlockSet,
@@ -237,12 +269,7 @@ def structure_errors(
         shells_j = structure.orbital_shells(j0)
         s = np.stack([s_blocks[k] for k in members]).astype(np.float64)  # [nb, ni, nj]
         d = np.stack([pred_blocks[k] for k in members]) - np.stack([ref_blocks[k] for k in members])
-        mask = np.ones(s.shape, dtype=bool)
-        if not orthogonal:
-            for m, k in enumerate(members):
-                r1, r2, r3, i, j = keys[k]
-                if not (r1 == r2 == r3 == 0 and i == j):
-                    mask[m] = overlap_entry_mask(s[m], shells_i, shells_j)
+        mask = np.stack([block_mask(keys[k], s[m], shells_i, shells_j, orthogonal) for m, k in enumerate(members)])
         l_i, l_j = _entry_l(shells_i), _entry_l(shells_j)
         codes = np.minimum.outer(l_i, l_j) * len(SHELL_LETTERS) + np.maximum.outer(l_i, l_j)  # [ni, nj]
         if f == 2:

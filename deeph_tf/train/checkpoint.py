@@ -218,7 +218,7 @@ def assign_values(variables: Sequence, values: Sequence[np.ndarray], what: str, 
             name = getattr(variable, "path", getattr(variable, "name", "?"))
             raise CheckpointError(f"{source}: {what} variable {name} has shape {np.shape(value)}, expected {tuple(variable.shape)}")
     for variable, value in zip(variables, values):
-        variable.assign(np.asarray(value).astype(variable.dtype if isinstance(variable.dtype, str) else variable.dtype.name))
+        variable.assign(np.asarray(value, dtype=np.dtype(getattr(variable.dtype, "name", variable.dtype))))
 
 
 def freeze_checkpoint(spec: PathLike, output: PathLike, best: bool = False) -> Path:

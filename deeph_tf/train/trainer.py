@@ -214,7 +214,7 @@ def train(
         total = workers.allreduce_sums(total)
         count = max(total["count"], 1.0)
         out = {"loss": total["loss"] / max(total["batches"], 1.0), "mae": total["abs_error_sum"] / count}
-        if "abs_error_sum_gauge" in total and "edge_overlap" in first_batch:
+        if "abs_error_sum_gauge" in total:
             out["mae_gauge"] = total["abs_error_sum_gauge"] / count
         return out
 

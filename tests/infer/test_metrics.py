@@ -185,3 +185,22 @@ def test_metrics_and_eigen_do_not_import_tensorflow():
     code = ("import sys, deeph_tf.infer.metrics, deeph_tf.infer.eigen; "
             "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0
+
+
+def test_counted_entries_use_the_same_mask_as_the_metrics():
+    from deeph_tf.infer.metrics import counted_entries, structure_errors
+
+    structure, h, s = _load("methanol-000005")
+    shifted = _modified(h, lambda key, block: block + 0.01)
+    ref, pred = counted_entries(shifted, h, s, structure)
+    errors = structure_errors(shifted, h, s, structure, gauge=False)
+    assert ref.size == errors.n_entries
+    assert 1e3 * np.mean(np.abs(pred - ref)) == pytest.approx(errors.mae_raw_meV)
+    # An off-site block with zero overlap drops out, except in an orthogonal basis.
+    off_site = next(tuple(int(v) for v in k) for k in h.atom_pairs if k[3] != k[4])
+    s_cut = _modified(s, lambda key, block: block * 0.0 if key == off_site else block)
+    ref_cut, _ = counted_entries(shifted, h, s_cut, structure)
+    assert ref_cut.size == ref.size - h.block(off_site).size
+    assert ref_cut.size == structure_errors(shifted, h, s_cut, structure, gauge=False).n_entries
+    orthogonal = dataclasses.replace(structure, info=dict(structure.info, orthogonal_basis=True))
+    assert counted_entries(shifted, h, s_cut, orthogonal)[0].size == sum(b.size for b in h.blocks)
