@@ -17,11 +17,30 @@ restricted Kohn-Sham DFT (``--xc``/``--basis``/``--grid-level``/``--conv-tol``) 
     overlap.h5          S
     density_matrix.h5   D, both spins (trace(D S) = occupation)
     mo_energy_eV.txt    eigenvalues of (F[D], S) from PySCF's mf.eig, eV: reference for --validate
+    force.h5            only with --forces: total energy (eV) and forces (eV/A), see below
 
 All blocks (0, 0, 0, i, j) over atom pairs are written, orbitals in DeepH order
 (shells ascending in l, m = -l..l, p = (y, z, x); ``deeph_tf.conventions``). The PySCF
 calculation and the AO reordering are those of ``tools/make_rotated_water.py``
 (``run_dft``, which uses ``deeph_ao_order``), imported from there, as is ``validate``.
+
+Forces (``--forces``): after the SCF of the blocks, a second RKS with the same settings,
+started from the converged density (so it converges in a cycle or two), gives the
+total energy ``mf.e_tot`` and the analytic nuclear gradient
+(``mf.nuc_grad_method()`` with ``grid_response = True``, so that the forces are the
+exact derivative of the grid-integrated energy: without the grid response, grid level
+1-3 gradients are off by 1e-4 to 3e-2 eV/A). ``force.h5``
+(:mod:`deeph_tf.data.force_h5`) gets ``energy = e_tot * HARTREE_TO_EV`` (eV) and
+``force = -grad * HARTREE_TO_EV / BOHR_TO_ANGSTROM`` (eV/A, POSCAR atom order), with the
+PySCF settings as file attributes (``xc``, ``basis``, ``grid_level``, ``conv_tol``,
+``grid_response``, ...); the POSCAR comment says ``forces=true``. With ``--forces``
+a folder is complete only with force.h5 (a resumed run regenerates folders without
+it). ``--validate`` checks every force.h5 (shapes, finite values) and, for the first
+``--check-forces N`` structures (default 1), compares the largest force component
+with a central finite difference (step 1e-3 A) of PySCF energies recomputed with the
+stored settings (to 1e-3 eV/A), and the stored energy with the mean of the two
+displaced energies (to 1e-3 eV). Without ``--forces`` nothing changes: no force.h5,
+same files, bit for bit.
 
 Reproducibility: structure k draws its displacements (then its rotation) from
 ``numpy.random.default_rng(seed + k)``, so a structure does not depend on the number
@@ -98,16 +117,24 @@ for _p in (str(_REPO), str(_TOOLS)):  # run as a script from anywhere; spawned w
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from deeph_tf.conventions import euler_zyz_to_matrix  # noqa: E402
+from deeph_tf.conventions import BOHR_TO_ANGSTROM, HARTREE_TO_EV, euler_zyz_to_matrix  # noqa: E402
 from deeph_tf.data import (DataFormatError, Poscar, blocks_from_dense, is_structure_folder,  # noqa: E402
                            read_info_json, read_poscar, write_block_h5, write_info_json, write_poscar)
-from make_rotated_water import BLOCK_NAMES, MO_ENERGY_FILE, random_euler_angles, run_dft  # noqa: E402
+from deeph_tf.data.force_h5 import FORCE_FILENAME, read_force_h5, write_force_h5  # noqa: E402
+from make_rotated_water import (BLOCK_NAMES, MO_ENERGY_FILE, deeph_ao_order, random_euler_angles,  # noqa: E402
+                                run_dft)
 from make_rotated_water import validate as _validate_blocks  # noqa: E402
 
 logger = logging.getLogger("make_pyscf_dataset")
 
 #: Every file of a complete structure folder.
 REQUIRED_FILES: Tuple[str, ...] = ("POSCAR", "info.json") + tuple(f"{n}.h5" for n in BLOCK_NAMES) + (MO_ENERGY_FILE,)
+#: Energy and forces (eV, eV/A), written with --forces (then required too).
+FORCE_FILE = FORCE_FILENAME
+#: Central finite-difference step (A) of the --validate force check, and its tolerances.
+FD_STEP = 1e-3
+FD_FORCE_TOL = 1e-3  # eV/A
+FD_ENERGY_TOL = 1e-3  # eV: |mean of the displaced energies - stored energy| (curvature error ~ k h^2 / 2)
 #: Where structures are assembled before they are renamed into OUT/dft (outside dft/ on purpose).
 PARTIAL_DIRNAME = ".partial"
 #: Environment variables that cap the threads of one worker.
@@ -175,6 +202,7 @@ class Settings:
     sigma: float = 0.05
     rotate: bool = False
     box: float = 20.0
+    forces: bool = False
 
     @property
     def basis_label(self) -> str:
@@ -227,14 +255,105 @@ def structure_geometry(molecule: str, index: int, settings: Settings
     return list(mol.species), pos, euler
 
 
+# ----------------------------------------------------------------------------- energy and forces
+def _rks(species: Sequence[str], positions: np.ndarray, xc: str, basis: str, grid_level: int, conv_tol: float):
+    """The PySCF RKS object of :func:`make_rotated_water.run_dft` (lab-frame grid), not yet run."""
+    from pyscf import dft, gto
+
+    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(species, positions)], basis=basis,
+                unit="Angstrom", charge=0, spin=0, cart=False, verbose=0)
+    mf = dft.RKS(mol)
+    mf.xc = xc
+    mf.grids.level = grid_level
+    mf.conv_tol = conv_tol
+    mf.conv_tol_grad = np.sqrt(conv_tol) / 10
+    mf.max_cycle = 200
+    mf.init_guess = "minao"
+    return mf
+
+
+def _run_scf(mf, dm0: Optional[np.ndarray] = None) -> None:
+    mf.kernel(dm0=dm0)
+    if not mf.converged:
+        raise RuntimeError(f"SCF did not converge for {mf.xc}/{mf.mol.basis}")
+
+
+def scf_energy_forces(species: Sequence[str], positions: np.ndarray, xc: str, basis: str, grid_level: int,
+                      conv_tol: float, dm0_deeph: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+    """Total energy (eV) and forces [n, 3] (eV/A) of the RKS of ``run_dft`` at positions [n, 3] (A).
+
+    The gradient includes the grid response (exact derivative of the grid-integrated
+    energy). ``dm0_deeph``: a converged density matrix in DeepH orbital order (``run_dft``'s
+    ``density_matrix``) to start the SCF from.
+    """
+    mf = _rks(species, positions, xc, basis, grid_level, conv_tol)
+    dm0 = None
+    if dm0_deeph is not None:
+        perm, _, _ = deeph_ao_order(mf.mol)
+        inv = np.argsort(perm)  # deeph = pyscf[perm][:, perm]  =>  pyscf = deeph[inv][:, inv]
+        dm0 = np.asarray(dm0_deeph)[np.ix_(inv, inv)]
+    _run_scf(mf, dm0)
+    grad = mf.nuc_grad_method()
+    grad.grid_response = True
+    gradient = np.asarray(grad.kernel(), dtype=np.float64)  # Hartree/Bohr
+    return float(mf.e_tot) * HARTREE_TO_EV, -gradient * (HARTREE_TO_EV / BOHR_TO_ANGSTROM)
+
+
+def scf_energy(species: Sequence[str], positions: np.ndarray, xc: str, basis: str, grid_level: int,
+               conv_tol: float) -> float:
+    """Total RKS energy (eV) at positions [n, 3] (A), same settings as :func:`scf_energy_forces`."""
+    mf = _rks(species, positions, xc, basis, grid_level, conv_tol)
+    _run_scf(mf)
+    return float(mf.e_tot) * HARTREE_TO_EV
+
+
+def check_forces_fd(folder: Path, step: float = FD_STEP) -> Dict[str, float]:
+    """Compare force.h5 with a central finite difference of PySCF energies, largest component.
+
+    The PySCF settings come from the attributes of force.h5 (written with ``--forces``);
+    the displaced SCFs use conv_tol min(stored, 1e-10).
+
+    Returns:
+        {"atom", "axis", "force", "fd_force", "force_err" (eV/A), "energy_err" (eV)}.
+
+    Raises:
+        AssertionError: force.h5 lacks the PySCF settings.
+    """
+    path = folder / FORCE_FILE
+    poscar = read_poscar(folder / "POSCAR")
+    labels = read_force_h5(path, n_atoms=poscar.n_atoms, lattice=poscar.lattice)
+    attrs = _force_attrs(path)
+    missing = [k for k in ("xc", "basis", "grid_level", "conv_tol") if k not in attrs]
+    if missing:
+        raise AssertionError(f"{path}: no PySCF setting(s) {', '.join(missing)} in its attributes (written by "
+                             "--forces); cannot recompute the energy")
+    xc, basis, level = str(attrs["xc"]), str(attrs["basis"]), int(attrs["grid_level"])
+    conv_tol = min(float(attrs["conv_tol"]), 1e-10)
+    atom, axis = (int(v) for v in np.unravel_index(np.argmax(np.abs(labels.forces)), labels.forces.shape))
+    energies = []
+    for sign in (1.0, -1.0):
+        pos = poscar.positions.copy()
+        pos[atom, axis] += sign * step
+        energies.append(scf_energy(poscar.species, pos, xc, basis, level, conv_tol))
+    fd = -(energies[0] - energies[1]) / (2 * step)
+    force = float(labels.forces[atom, axis])
+    return {"atom": atom, "axis": axis, "force": force, "fd_force": fd, "force_err": abs(force - fd),
+            "energy_err": abs((energies[0] + energies[1]) / 2 - labels.energy)}
+
+
 # ----------------------------------------------------------------------------- folders
-def missing_files(folder: Path) -> List[str]:
-    """Files of :data:`REQUIRED_FILES` absent from ``folder``."""
-    return [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+def required_files(forces: bool = False) -> Tuple[str, ...]:
+    """:data:`REQUIRED_FILES`, plus :data:`FORCE_FILE` with ``forces``."""
+    return REQUIRED_FILES + ((FORCE_FILE,) if forces else ())
 
 
-def is_complete(folder: Path) -> bool:
-    return folder.is_dir() and not missing_files(folder)
+def missing_files(folder: Path, forces: bool = False) -> List[str]:
+    """Files of :func:`required_files` absent from ``folder``."""
+    return [f for f in required_files(forces) if not (folder / f).is_file()]
+
+
+def is_complete(folder: Path, forces: bool = False) -> bool:
+    return folder.is_dir() and not missing_files(folder, forces)
 
 
 def check_existing(folder: Path, task: Task, settings: Settings) -> None:
@@ -250,15 +369,38 @@ def check_existing(folder: Path, task: Task, settings: Settings) -> None:
                         "(other --seed, --sigma, --rotate or --box?)")
     if info.get("basis") != settings.basis_label:
         problems.append(f"basis {info.get('basis')!r} != {settings.basis_label!r}")
+    if settings.forces:
+        attrs = _force_attrs(folder / FORCE_FILE)
+        if attrs.get("grid_level") != settings.grid_level:
+            problems.append(f"{FORCE_FILE} grid_level {attrs.get('grid_level')!r} != {settings.grid_level}")
     if problems:
         raise ValueError(f"{folder} exists but was made with other settings: {'; '.join(problems)}; "
                          "use another --out or remove it")
 
 
+def _force_attrs(path: Path) -> Dict[str, object]:
+    """The attributes of a force.h5 as plain Python values ({} if it has none)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+
+
 def write_structure(folder: Path, species: Sequence[str], positions: np.ndarray, result: Dict,
                     settings: Settings, comment: str) -> None:
-    """Write the files of one structure from :func:`make_rotated_water.run_dft` output (info.json last)."""
+    """Write the files of one structure from :func:`make_rotated_water.run_dft` output (info.json last).
+
+    With ``result["energy_eV"]`` and ``result["forces_eV_per_A"]`` (from
+    :func:`scf_energy_forces`) also writes force.h5.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    if "forces_eV_per_A" in result:
+        import pyscf
+
+        write_force_h5(folder / FORCE_FILE, result["energy_eV"], result["forces_eV_per_A"], attrs={
+            "source": "tools/make_pyscf_dataset.py", "method": "RKS", "xc": settings.xc,
+            "basis": settings.basis, "grid_level": settings.grid_level, "conv_tol": settings.conv_tol,
+            "grid_response": True, "pyscf_version": pyscf.__version__})
     offsets = result["offsets"]
     for name in BLOCK_NAMES:
         matrix = result[name]
@@ -293,11 +435,16 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         species, pos, euler = structure_geometry(task.molecule, task.index, settings)
         result = run_dft(species, pos, settings.xc, settings.basis, settings.grid_level, q_frame=None,
                          conv_tol=settings.conv_tol)
+        if settings.forces:
+            result["energy_eV"], result["forces_eV_per_A"] = scf_energy_forces(
+                species, pos, settings.xc, settings.basis, settings.grid_level, settings.conv_tol,
+                dm0_deeph=result["density_matrix"])
         if partial.exists():
             shutil.rmtree(partial)
         rot = "" if euler is None else " euler_zyz=" + ",".join(f"{a:.6f}" for a in euler)
+        forces = " forces=true" if settings.forces else ""
         comment = (f"{task.molecule} {settings.basis_label} seed={settings.seed + task.index} "
-                   f"sigma={settings.sigma}{rot} (tools/make_pyscf_dataset.py)")
+                   f"sigma={settings.sigma}{rot}{forces} (tools/make_pyscf_dataset.py)")
         write_structure(partial, species, pos, result, settings, comment)
         final = settings.out / "dft" / task.name
         if final.exists():  # an incomplete leftover (complete ones are skipped before)
@@ -367,12 +514,13 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
     todo, skipped = [], []
     for task in tasks:
         folder = dft_dir / task.name
-        if is_complete(folder):
+        if is_complete(folder, settings.forces):
             check_existing(folder, task, settings)
             skipped.append(task.name)
         else:
             if folder.exists():
-                logger.info("%s: incomplete (missing %s), regenerating", task.name, ", ".join(missing_files(folder)))
+                logger.info("%s: incomplete (missing %s), regenerating", task.name,
+                            ", ".join(missing_files(folder, settings.forces)))
             todo.append(task)
     if skipped:
         logger.info("skipping %d complete structures", len(skipped))
@@ -430,13 +578,21 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
 
 
 # ----------------------------------------------------------------------------- validate
-def validate(root: Path, eig_tol: float = 1e-6, herm_tol: float = 1e-8) -> Dict[str, float]:
+def validate(root: Path, eig_tol: float = 1e-6, herm_tol: float = 1e-8, check_forces: int = 1,
+             force_tol: float = FD_FORCE_TOL, energy_tol: float = FD_ENERGY_TOL) -> Dict[str, float]:
     """Check a generated dataset (``root`` or ``root/dft``); raise AssertionError naming the structure.
 
     Every folder under dft/ must hold all :data:`REQUIRED_FILES`; then, per structure
     (``make_rotated_water.validate``): it loads, every block file is Hermitian to
     ``herm_tol``, the eigenvalues of (H, S) read from disk equal the stored PySCF orbital
     energies of the same F[D] and S to ``eig_tol`` eV, and trace(D S) equals the occupation.
+    If any folder has force.h5, all must; each must read (:func:`read_force_h5`, one force
+    per POSCAR atom), and the first ``check_forces`` of them must pass
+    :func:`check_forces_fd` to ``force_tol`` eV/A and ``energy_tol`` eV.
+
+    Returns:
+        ``make_rotated_water.validate``'s summary, plus ``n_force_files`` and, when forces
+        were checked, ``force_fd_err`` (eV/A) and ``energy_fd_err`` (eV), the largest errors.
     """
     root = Path(root)
     dft_dir = root / "dft" if (root / "dft").is_dir() and not is_structure_folder(root) else root
@@ -449,7 +605,31 @@ def validate(root: Path, eig_tol: float = 1e-6, herm_tol: float = 1e-8) -> Dict[
         missing = missing_files(folder)
         if missing:
             raise AssertionError(f"{folder}: incomplete structure, missing {', '.join(missing)}")
-    return _validate_blocks(dft_dir, eig_tol=eig_tol, herm_tol=herm_tol, rotation_tol=None)
+    with_forces = [f for f in folders if (f / FORCE_FILE).is_file()]
+    if with_forces and len(with_forces) < len(folders):
+        lacking = next(f for f in folders if not (f / FORCE_FILE).is_file())
+        raise AssertionError(f"{lacking}: no {FORCE_FILE}, but {len(with_forces)} of {len(folders)} structures have "
+                             f"one (a dataset made with --forces has it everywhere)")
+    summary = _validate_blocks(dft_dir, eig_tol=eig_tol, herm_tol=herm_tol, rotation_tol=None)
+    for folder in with_forces:
+        poscar = read_poscar(folder / "POSCAR")
+        read_force_h5(folder / FORCE_FILE, n_atoms=poscar.n_atoms, lattice=poscar.lattice)
+    summary["n_force_files"] = len(with_forces)
+    for folder in with_forces[:max(0, check_forces)]:
+        fd = check_forces_fd(folder)
+        summary["force_fd_err"] = max(summary.get("force_fd_err", 0.0), fd["force_err"])
+        summary["energy_fd_err"] = max(summary.get("energy_fd_err", 0.0), fd["energy_err"])
+        logger.info("%s: force on atom %d along %s: %.6f eV/A, central finite difference %.6f eV/A "
+                    "(|diff| %.1e); |mean displaced energy - stored| = %.1e eV", folder.name, fd["atom"],
+                    "xyz"[fd["axis"]], fd["force"], fd["fd_force"], fd["force_err"], fd["energy_err"])
+        if fd["force_err"] > force_tol:
+            raise AssertionError(f"{folder / FORCE_FILE}: force on atom {fd['atom']} along {'xyz'[fd['axis']]} is "
+                                 f"{fd['force']:.6f} eV/A but the finite difference of PySCF energies gives "
+                                 f"{fd['fd_force']:.6f} (|diff| {fd['force_err']:.1e} > {force_tol})")
+        if fd["energy_err"] > energy_tol:
+            raise AssertionError(f"{folder / FORCE_FILE}: energy differs from the recomputed PySCF energy by "
+                                 f"{fd['energy_err']:.1e} eV > {energy_tol}")
+    return summary
 
 
 # ----------------------------------------------------------------------------- equilibrium geometries
@@ -512,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--out", type=Path, help="write OUT/dft/<sid>/")
     mode.add_argument("--validate", type=Path, metavar="DIR",
-                      help="check a dataset (DIR or DIR/dft): eigenvalues vs stored PySCF ones, Hermiticity")
+                      help="check a dataset (DIR or DIR/dft): eigenvalues vs stored PySCF ones, Hermiticity, "
+                           "force.h5 (see --check-forces)")
     mode.add_argument("--reoptimize", metavar="NAME",
                       help="rerun the equilibrium-geometry optimization of NAME from the embedded geometry "
                            "and print it (maintenance)")
@@ -531,6 +712,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box", type=float, default=20.0, help="cubic POSCAR box edge, A (default 20)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="worker processes, one thread each; 1 = in this process (default: CPU count)")
+    p.add_argument("--forces", action="store_true",
+                   help="also compute the total energy and the analytic forces (grid response included) and "
+                        "write force.h5 (eV, eV/A); a folder without force.h5 then counts as incomplete")
+    p.add_argument("--check-forces", type=int, default=1, metavar="N",
+                   help="--validate: compare the largest force component of the first N structures having "
+                        "force.h5 with a central finite difference of PySCF energies (default 1; 0 = skip)")
     p.add_argument("--name-prefix", choices=("auto", "always", "never"), default="auto",
                    help="prefix folder names with the molecule: auto = when several molecules (default)")
     p.add_argument("-v", "--log-level", default="INFO", help="logging level (default INFO)")
@@ -543,9 +730,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger.setLevel(args.log_level.upper())
     try:
         if args.validate is not None:
-            summary = validate(args.validate)
+            summary = validate(args.validate, check_forces=args.check_forces)
             logger.info("OK: max |eig - PySCF| = %.1e eV, max Hermiticity deviation = %.1e",
                         summary["eig_err"], summary["herm_err"])
+            if "force_fd_err" in summary:
+                logger.info("OK: %d force.h5 files; max |force - finite difference| = %.1e eV/A, "
+                            "|energy - recomputed| = %.1e eV", summary["n_force_files"],
+                            summary["force_fd_err"], summary["energy_fd_err"])
             return 0
         if args.reoptimize is not None:
             _reoptimize(molecule_names([args.reoptimize])[0], args.xc, args.basis, args.grid_level)
@@ -553,7 +744,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         molecules = molecule_names(args.molecule or ["water"])
         settings = Settings(out=args.out, xc=args.xc, basis=args.basis, grid_level=args.grid_level,
                             conv_tol=args.conv_tol, seed=args.seed, sigma=args.sigma, rotate=args.rotate,
-                            box=args.box)
+                            box=args.box, forces=args.forces)
         tasks = plan(molecules, args.n_structures, args.start_index, args.name_prefix)
         summary = generate(tasks, settings, workers=args.workers)
     except (AssertionError, DataFormatError) as exc:

@@ -6,11 +6,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import scipy.linalg
 
-from deeph_tf.data import blocks_to_dense, load_structure, read_block_h5, write_block_h5
+from deeph_tf.data import blocks_to_dense, load_structure, read_block_h5, read_poscar, write_block_h5
+from deeph_tf.data.force_h5 import FORCE_FILENAME, read_force_h5, write_force_h5
 
 from conftest import REPO_ROOT
 
@@ -119,6 +121,81 @@ def test_validate_names_a_corrupted_structure(water_run, tmp_path, caplog):
     with caplog.at_level(logging.ERROR, logger="make_pyscf_dataset"):
         assert tool.main(["--validate", str(out)]) == 1
     assert "000001" in caplog.text and "eigenvalues" in caplog.text
+
+
+# ----------------------------------------------------------------------------- --forces
+HARTREE_TO_EV_REF = 27.2113845
+
+
+def _pyscf_energy_ev(species, positions, conv_tol=1e-11) -> float:
+    """PBE/sto-3g, grid level 1 total energy (eV) straight from PySCF, positions in A."""
+    from pyscf import dft, gto
+
+    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(species, positions)], basis="sto-3g", unit="Angstrom",
+                verbose=0)
+    mf = dft.RKS(mol)
+    mf.xc = "PBE"
+    mf.grids.level = 1
+    mf.conv_tol = conv_tol
+    return mf.kernel() * HARTREE_TO_EV_REF
+
+
+def test_forces_match_pyscf_energy_and_finite_differences(tmp_path, caplog):
+    out = tmp_path / "forces"
+    assert _run(out, "--conv-tol", "1e-11", "--workers", "1", "--forces") == 0
+    folder = out / "dft" / "000000"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(tool.required_files(forces=True))
+    assert "forces=true" in (folder / "POSCAR").read_text().splitlines()[0]
+    poscar = read_poscar(folder / "POSCAR")
+    labels = read_force_h5(folder / FORCE_FILENAME, n_atoms=3)
+    with h5py.File(folder / FORCE_FILENAME, "r") as f:
+        assert f.attrs["basis"] == "sto-3g" and f.attrs["grid_level"] == 1 and bool(f.attrs["grid_response"])
+    # energy in eV: PySCF's e_tot * 27.2113845
+    assert labels.energy == pytest.approx(_pyscf_energy_ev(poscar.species, poscar.positions), abs=1e-6)
+    # forces in eV/A: minus a central finite difference of PySCF energies, along one coordinate
+    h, atom, axis = 1e-3, 1, 1
+    energies = []
+    for sign in (1, -1):
+        pos = poscar.positions.copy()
+        pos[atom, axis] += sign * h
+        energies.append(_pyscf_energy_ev(poscar.species, pos))
+    fd = -(energies[0] - energies[1]) / (2 * h)
+    assert abs(labels.forces[atom, axis]) > 0.1  # a real force, not a symmetry zero
+    assert labels.forces[atom, axis] == pytest.approx(fd, abs=1e-3)
+    np.testing.assert_allclose(labels.forces.sum(axis=0), 0.0, atol=1e-3)  # no net force on a molecule
+    # --validate checks force.h5 with its own finite difference
+    summary = tool.validate(out, check_forces=1)
+    assert summary["n_force_files"] == 1 and summary["force_fd_err"] < 1e-3 and summary["energy_fd_err"] < 1e-3
+    assert tool.main(["--validate", str(out), "--check-forces", "1"]) == 0
+    write_force_h5(folder / FORCE_FILENAME, labels.energy, labels.forces * 1.01, attrs=dict(h5py.File(
+        folder / FORCE_FILENAME, "r").attrs))
+    with caplog.at_level(logging.ERROR, logger="make_pyscf_dataset"):
+        assert tool.main(["--validate", str(out), "--check-forces", "1"]) == 1
+    assert "finite difference" in caplog.text and "000000" in caplog.text
+    assert tool.main(["--validate", str(out), "--check-forces", "0"]) == 0  # shapes only
+
+
+def test_forces_resume_needs_force_h5(water_run, tmp_path):
+    out = _copy(water_run, tmp_path / "run")  # made without --forces
+    folder = out / "dft" / "000001"
+    assert tool.is_complete(folder) and not tool.is_complete(folder, forces=True)
+    assert tool.missing_files(folder, forces=True) == [FORCE_FILENAME]
+    poscar_before = (folder / "POSCAR").read_bytes()
+    settings = tool.Settings(out=out, basis="sto-3g", grid_level=1, conv_tol=1e-9, forces=True)
+    summary = tool.generate(tool.plan(["water"], 1, start_index=1), settings, workers=1)
+    assert summary["computed"] == ["000001"] and summary["skipped"] == []
+    assert (folder / FORCE_FILENAME).is_file() and not (out / "dft" / "000000" / FORCE_FILENAME).exists()
+    geometry = lambda b: b.decode().splitlines()[1:]  # noqa: E731
+    assert geometry((folder / "POSCAR").read_bytes()) == geometry(poscar_before)  # same structure
+    # force.h5 in some structures only: a mixed dataset
+    with pytest.raises(AssertionError, match="000000: no force.h5, but 1 of 2 structures"):
+        tool.validate(out, check_forces=0)
+    summary = tool.generate(tool.plan(["water"], 1, start_index=1), settings, workers=1)
+    assert summary["skipped"] == ["000001"]  # complete with force.h5: not recomputed
+    # a complete folder made with another grid level is an error, not a silent mix
+    other = tool.Settings(out=out, basis="sto-3g", grid_level=2, conv_tol=1e-9, forces=True)
+    with pytest.raises(ValueError, match="grid_level 1 != 2"):
+        tool.generate(tool.plan(["water"], 1, start_index=1), other, workers=1)
 
 
 def test_plan_names_molecules_and_geometry():
