@@ -468,6 +468,29 @@ def _check_cross_fields(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
                                f"fractions summing to at most 1 (they sum to {total:g}) or integer counts")
 
     _check_training_cross_fields(config)
+    _check_target_cross_fields(config, raw)
+
+
+def _check_target_cross_fields(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
+    """The loss and data formats that go with model.target (``ener`` is the force-field loss)."""
+    target = config["model"]["target"]
+    loss = config["loss"]
+    written = isinstance(raw.get("loss"), dict) and "type" in raw["loss"]
+    if target == "energy_force":
+        if not written:
+            loss["type"] = "ener"
+        elif loss["type"] != "ener":
+            raise _invalid(("loss", "type"), loss["type"], "\"ener\" for model.target \"energy_force\" (DeePMD's "
+                           "energy/force loss)")
+    elif loss["type"] == "ener":
+        raise _invalid(("loss", "type"), "ener", f"\"mae\", \"mse\", \"huber\" or \"wmae\" for model.target "
+                       f"{_show(target)} (\"ener\" is the loss of target \"energy_force\")")
+    for section in ("training_data", "validation_data"):
+        data = config["training"].get(section)
+        fmt = data.get("fmt") if isinstance(data, dict) else None
+        if fmt not in (None, "deeph") and target != "energy_force":
+            raise _invalid(("training", section, "fmt"), fmt, f"null or \"deeph\" for model.target {_show(target)} "
+                           "(other formats carry no Hamiltonian; they need target \"energy_force\")")
 
 
 def _check_training_cross_fields(config: Dict[str, Any]) -> None:

@@ -41,7 +41,8 @@ def test_schema_is_valid_draft_2020_12():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["required"] == ["training"]
-    assert list(schema["properties"]) == ["model", "learning_rate", "loss", "optimizer", "training"]
+    assert list(schema["properties"]) == ["model", "learning_rate", "loss", "optimizer", "training", "targets",
+                                          "distillation"]
 
 
 def test_load_schema_returns_a_copy():
@@ -95,7 +96,7 @@ def test_config_module_imports_neither_tensorflow_nor_numpy():
 def test_defaults_filled():
     out = normalize(minimal())
     assert out["learning_rate"] == {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-6, "decay_steps": 5000}
-    assert out["loss"] == {"type": "mae", "huber_delta": 0.01}
+    assert out["loss"] == {"type": "mae", "huber_delta": 0.01, "start_pref_e": 0.02, "limit_pref_e": 1.0, "start_pref_f": 1000.0, "limit_pref_f": 1.0, "start_pref_v": 0.0, "limit_pref_v": 0.0}
     assert out["optimizer"] == {
         "type": "adam",
         "beta1": 0.9,
@@ -108,7 +109,8 @@ def test_defaults_filled():
     assert out["model"]["preset"] == "light" and out["model"]["convolution"] == "so2"
     assert out["model"]["irreps_hidden"] is None and out["model"]["cutoff"] == "auto"
     td = out["training"]["training_data"]
-    assert td == {"systems": "water_rotated/dft", "batch_size": "auto", "auto_prob": "prob_sys_size", "sys_probs": None}
+    assert td == {"systems": "water_rotated/dft", "batch_size": "auto", "auto_prob": "prob_sys_size", "sys_probs": None,
+                  "fmt": None}
     assert out["training"]["validation_data"] is None
     assert out["training"]["seed"] is None
     loop_keys = {k: v for k, v in out["training"].items() if k not in ("training_data", "validation_data", "dataset", "seed")}
@@ -124,6 +126,7 @@ def test_defaults_filled():
         "jit_compile": True,
         "scale_by_worker": "linear",
         "plots": True,
+        "report": True,
     }
     assert out["training"]["dataset"] == {
         "data_dir_depth": 0,
@@ -158,6 +161,7 @@ def test_given_values_kept_and_validation_data_filled():
         "auto_prob": "prob_sys_size",
         "sys_probs": None,
         "numb_btch": 1,
+        "fmt": None,
     }
     assert out["training"]["dataset"]["storage"] == "disk"
     assert out["training"]["dataset"]["num_buckets"] == 8
@@ -169,7 +173,7 @@ def test_given_values_kept_and_validation_data_filled():
 def test_keys_come_out_in_schema_order():
     c = {"training": {"seed": 1, "dataset": {"dtype": "float64", "data_dir_depth": 2}, "training_data": {"systems": "s"}}}
     out = normalize(c)
-    assert list(out) == ["model", "learning_rate", "loss", "optimizer", "training"]
+    assert list(out) == ["model", "learning_rate", "loss", "optimizer", "training", "targets", "distillation"]
     assert list(out["training"])[:4] == ["training_data", "validation_data", "dataset", "seed"]
     assert list(out["learning_rate"]) == ["type", "start_lr", "stop_lr", "decay_steps"]
     assert list(out["training"]["dataset"])[:2] == ["data_dir_depth", "targets"]
@@ -587,19 +591,19 @@ def test_loss_and_optimizer():
     c["loss"] = {"type": "huber", "huber_delta": 0.05}
     c["optimizer"] = {"type": "adamw", "weight_decay": 1e-4, "clip_norm": 1.0}
     out = normalize(c)
-    assert out["loss"] == {"type": "huber", "huber_delta": 0.05}
+    assert out["loss"] == {"type": "huber", "huber_delta": 0.05, "start_pref_e": 0.02, "limit_pref_e": 1.0, "start_pref_f": 1000.0, "limit_pref_f": 1.0, "start_pref_v": 0.0, "limit_pref_v": 0.0}
     assert out["optimizer"]["weight_decay"] == 1e-4 and out["optimizer"]["clip_norm"] == 1.0
     assert out["optimizer"]["beta1"] == 0.9
 
     from deeph_tf.train.losses import LOSSES
 
-    assert cfg.load_schema()["properties"]["loss"]["properties"]["type"]["enum"] == list(LOSSES)
+    assert cfg.load_schema()["properties"]["loss"]["properties"]["type"]["enum"] == list(LOSSES) + ["ener"]
 
 
 @pytest.mark.parametrize(
     "section, value, message",
     [
-        ("loss", {"type": "l1"}, 'loss.type: \'l1\' is not valid: expected "mae", "mse", "huber" or "wmae"'),
+        ("loss", {"type": "l1"}, 'loss.type: \'l1\' is not valid: expected "mae", "mse", "huber", "wmae" or "ener"'),
         ("loss", {"huber_delta": 0}, "loss.huber_delta: 0 is not valid: expected a number > 0 (eV)"),
         ("loss", {"huber": 0.1}, "undefined key 'huber' at loss; did you mean huber_delta?"),
         ("optimizer", {"type": "rmsprop"}, "optimizer.type: 'rmsprop' is not valid: expected \"adam\", \"adamw\" or \"sgd\""),
@@ -743,3 +747,32 @@ def test_docs_contain_every_key():
 def test_checked_in_docs_are_up_to_date():
     doc = (REPO_ROOT / "docs" / "input.md").read_text(encoding="utf-8")
     assert doc == cfg.schema_doc_markdown(), "run: python tools/gen_input_docs.py"
+
+
+def test_energy_force_target_gets_the_deepmd_ener_loss():
+    base = {"training": {"training_data": {"systems": "data"}}}
+    config = cfg.normalize(dict(base, model={"target": "energy_force"}))
+    assert config["loss"]["type"] == "ener"
+    assert (config["loss"]["start_pref_e"], config["loss"]["limit_pref_e"]) == (0.02, 1.0)
+    assert (config["loss"]["start_pref_f"], config["loss"]["limit_pref_f"]) == (1000.0, 1.0)
+    assert cfg.normalize(config) == config  # idempotent
+    with pytest.raises(cfg.ConfigError, match=r"loss.type: 'mae' is not valid: expected \"ener\""):
+        cfg.normalize(dict(base, model={"target": "energy_force"}, loss={"type": "mae"}))
+    with pytest.raises(cfg.ConfigError, match="loss.type.*target \"energy_force\""):
+        cfg.normalize(dict(base, loss={"type": "ener"}))
+
+
+def test_dpdata_formats_need_a_force_field_and_targets_name_metrics():
+    data = {"systems": "water_npy", "fmt": "deepmd/npy"}
+    with pytest.raises(cfg.ConfigError, match="training.training_data.fmt"):
+        cfg.normalize({"training": {"training_data": data}})
+    config = cfg.normalize({"model": {"target": "energy_force"}, "training": {"training_data": data},
+                            "targets": {"rmse_f": 0.1, "mae_e": 0.01}})
+    assert config["targets"] == {"rmse_f": 0.1, "mae_e": 0.01} and config["distillation"] is None
+    with pytest.raises(cfg.ConfigError, match="targets"):
+        cfg.normalize({"training": {"training_data": data}, "targets": {"rmse_force": 0.1}})
+    with pytest.raises(cfg.ConfigError, match="distillation"):
+        cfg.normalize({"training": {"training_data": {"systems": "d"}}, "distillation": {"systems": "u"}})
+    config = cfg.normalize({"training": {"training_data": {"systems": "d"}},
+                            "distillation": {"teacher": "t", "systems": "u", "dft_weight": 0.3}})
+    assert config["distillation"]["cache_dir"] == "teacher_labels"

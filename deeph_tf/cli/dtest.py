@@ -1,4 +1,9 @@
-"""``dtest -m MODEL -s INPUTS_DIR [-n N] [-d PREFIX] [-o OUTPUT_DIR]``: errors and predictions."""
+"""``dtest -m MODEL -s INPUTS_DIR [-n N] [-d PREFIX] [-o OUTPUT_DIR]``: errors and predictions.
+
+A Hamiltonian-type model is scored on DeepH structure folders (block errors, eigenvalues); a
+force field (target ``energy_force``) on any labelled system (DeepH folders with force.h5 or
+dpdata formats, ``--fmt``), with DeePMD-kit's printout and detail files.
+"""
 from __future__ import annotations
 
 import argparse
@@ -16,18 +21,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dtest",
         description="Evaluate a frozen model or checkpoint on DeepH-format structures (inputs/dft/...): "
         "block MAE (raw and gauge-corrected; per structure, element pair and shell pair), orbital-energy "
-        "or band errors, and predicted <target>_pred.h5 files.",
+        "or band errors, and predicted <target>_pred.h5 files. A force field (energy_force) is tested on "
+        "any labelled system (force.h5 or dpdata formats): energy, force and virial MAE/RMSE as dp test.",
     )
     parser.add_argument("-m", "--model", required=True, help="frozen model folder (dfreeze) or checkpoint")
     parser.add_argument("-s", "--system", required=True, metavar="INPUTS_DIR",
-                        help="folder holding dft/ (or a dft/ folder, or one structure folder)")
+                        help="folder holding dft/ (or a dft/ folder, or one structure folder); for a force field "
+                        "also any system dpdata reads (deepmd/npy folder, .hdf5, OUTCAR, ...)")
+    parser.add_argument("--fmt", default=None,
+                        help="format of -s for a force field: deeph or a dpdata format (default: guessed)")
     parser.add_argument("-n", "--numb-test", type=int, default=0, help="structures to test (0: all)")
     parser.add_argument("-d", "--detail-file", metavar="DETAIL_PREFIX",
                         help="write PREFIX.<target>.out (per counted entry), PREFIX.orbital_energy.out, "
-                        "PREFIX.summary.json, PREFIX.parity.png and PREFIX.bands/<sid>.png")
+                        "PREFIX.summary.json, PREFIX.parity.png and PREFIX.bands/<sid>.png; for a force field "
+                        "PREFIX.e.out, PREFIX.e_peratom.out, PREFIX.f.out (and PREFIX.v.out) as DeePMD-kit")
     parser.add_argument("-o", "--output-dir", metavar="OUTPUT_DIR",
                         help="write OUTPUT_DIR/dft/<sid>/<target>_pred.h5 (with POSCAR, info.json, overlap.h5), "
-                        "and, without -d, OUTPUT_DIR/parity.png and OUTPUT_DIR/bands/<sid>.png")
+                        "and, without -d, OUTPUT_DIR/parity.png and OUTPUT_DIR/bands/<sid>.png; for a force field "
+                        "the predicted labels as a deepmd/npy system in OUTPUT_DIR")
     parser.add_argument("--split", metavar="SPLIT_JSON",
                         help="only the structures of one part of a split file (e.g. graphs/split.json)")
     parser.add_argument("--subset", default="test", help="which part of --split (default: %(default)s)")
@@ -57,6 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     depth = args.data_dir_depth
     if depth is None:
         depth = predictor.metadata.get("input", {}).get("training", {}).get("dataset", {}).get("data_dir_depth", 0)
+    if predictor.is_energy_model:
+        return _test_force_field(predictor, args, depth)
     try:
         structures = select_structures(args.system, depth, args.split, args.subset, args.numb_test)
         report, errors = evaluate(predictor, structures, args.output_dir, args.detail_file,
@@ -74,6 +87,46 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logger.info("plot: %s", path)
     if args.output_dir:
         logger.info("predictions: %s/dft/<sid>/%s_pred.h5", args.output_dir, predictor.target)
+    return 0
+
+
+def _test_force_field(predictor, args, depth) -> int:
+    """dtest of an energy_force model (DeePMD's dp test output)."""
+    import json
+
+    from deeph_tf.data.errors import DataFormatError
+    from deeph_tf.data.ff_graphs import load_labeled_systems
+    from deeph_tf.infer.energy_test import evaluate_frames, format_summary, write_details
+
+    try:
+        frames = [item for system in load_labeled_systems(args.system, args.fmt, depth, require_labels=False)
+                  for item in system]
+        if args.split:
+            split = json.loads(open(args.split).read())
+            if args.subset not in split:
+                raise ValueError(f"{args.split}: no subset {args.subset!r} (has {sorted(split)})")
+            wanted = {str(s) for s in split[args.subset]}
+            frames = [(sid, frame) for sid, frame in frames if sid in wanted]
+            if not frames:
+                raise ValueError(f"{args.split}: none of the {len(wanted)} {args.subset!r} structures is in {args.system}")
+        if args.numb_test and args.numb_test > 0:
+            frames = frames[: args.numb_test]
+        results, predicted = evaluate_frames(predictor, frames)
+        print(f"# dtest: model {predictor.source}, {len(frames)} structure(s) predicted, {len(results.names)} scored")
+        if results.names:
+            summary = results.summary()
+            print(format_summary(summary))
+            if args.detail_file:
+                for path in write_details(args.detail_file, results, summary):
+                    logger.info("wrote %s", path)
+        if args.output_dir:
+            from deeph_tf.data.labeled import write_deepmd_npy
+
+            written = write_deepmd_npy(predicted, args.output_dir, overwrite=True)
+            logger.info("predicted labels: %s", ", ".join(str(p) for p in written))
+    except (DataFormatError, ValueError, FileNotFoundError, OSError) as error:
+        print(f"dtest: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -48,3 +48,21 @@ def node_key(operator: str) -> str:
 def edge_key(operator: str) -> str:
     """``edge_<operator>``: [n_edges, n_c, n_c] off-site blocks."""
     return f"edge_{operator}"
+
+# --- force-field graph sets (model.target "energy_force") ---------------------------------------
+#: The pseudo-operator naming a force-field graph set: its records hold energy/force labels
+#: instead of blocks and masks; edges are a radius graph of the model's cutoff.
+ENERGY_FORCE = "energy_force"
+#: () float per structure (a [n_graphs] vector in a batch): total energy, eV.
+ENERGY = "energy"
+#: [n_atoms, 3] float: forces, eV/Angstrom.
+FORCES = "forces"
+#: [3, 3] float per structure: virial, eV (DeePMD: -dE/d(strain)); zeros when unknown.
+VIRIAL = "virial"
+#: () bool per structure: the virial label is known.
+VIRIAL_VALID = "virial_valid"
+
+
+def is_energy_force(operators) -> bool:
+    """Whether a graph set's operators name a force-field set (``(ENERGY_FORCE,)``)."""
+    return tuple(operators) == (ENERGY_FORCE,)

@@ -22,6 +22,12 @@ Batch fields (n_nodes, n_edges: the bucket sizes; n_graphs = batch_size):
     lattice                      [n_graphs, 3, 3] float
     graph_valid                  [n_graphs] bool
     structure_id                 [n_graphs] string ("" for padding)
+
+Force-field sets (operators ``("energy_force",)``) have no masks or blocks; instead
+
+    forces                       [n_nodes, 3] float, eV/Angstrom
+    energy                       [n_graphs] float, eV (total)
+    virial                       [n_graphs, 3, 3] float, eV; virial_valid [n_graphs] bool
 """
 from __future__ import annotations
 
@@ -40,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 _NODE_FIELDS = (keys.ATOMIC_NUMBERS, keys.SPECIES, keys.POSITIONS, keys.NODE_MASK)
 _EDGE_FIELDS = (keys.EDGE_SHIFT, keys.EDGE_MASK)
+#: Force-field sets: per-node and per-structure label fields (no blocks, no masks).
+_FF_NODE_FIELDS = (keys.ATOMIC_NUMBERS, keys.SPECIES, keys.POSITIONS, keys.FORCES)
+_FF_EDGE_FIELDS = (keys.EDGE_SHIFT,)
+_FF_GRAPH_FIELDS = (keys.ENERGY, keys.VIRIAL, keys.VIRIAL_VALID)
 
 
 @dataclass(frozen=True)
@@ -264,8 +274,12 @@ def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_g
 
     bucket_nodes = tf.constant([b.n_nodes for b in buckets], tf.int32)
     bucket_edges = tf.constant([b.n_edges for b in buckets], tf.int32)
-    node_blocks = [keys.node_key(op) for op in operators]
-    edge_blocks = [keys.edge_key(op) for op in operators]
+    if keys.is_energy_force(operators):
+        node_fields, edge_fields, graph_fields = _FF_NODE_FIELDS, _FF_EDGE_FIELDS, _FF_GRAPH_FIELDS
+    else:
+        node_fields = _NODE_FIELDS + tuple(keys.node_key(op) for op in operators)
+        edge_fields = _EDGE_FIELDS + tuple(keys.edge_key(op) for op in operators)
+        graph_fields = ()
 
     def pad_to(value, size, fill=0):
         extra = size - tf.shape(value)[0]
@@ -288,10 +302,12 @@ def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_g
         nodes_cap, edges_cap = bucket_nodes[choice], bucket_edges[choice]
 
         out = {}
-        for name in _NODE_FIELDS + tuple(node_blocks):
+        for name in node_fields:
             out[name] = pad_to(batch[name].flat_values, nodes_cap)
-        for name in _EDGE_FIELDS + tuple(edge_blocks):
+        for name in edge_fields:
             out[name] = pad_to(batch[name].flat_values, edges_cap)
+        for name in graph_fields:  # one value per structure: [max_graphs, ...]
+            out[name] = pad_to(batch[name], max_graphs)
         shift_edge_offsets = tf.gather(node_offsets, edge_graph)
         padding_node = n_nodes  # first padding node (buckets always leave one)
         out[keys.EDGE_SRC] = pad_to(edge_src_ragged.flat_values + shift_edge_offsets, edges_cap, padding_node)

@@ -32,8 +32,21 @@ _BASE_FIELDS: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
 SIZE_FEATURES = ("n_atoms", "n_edges")
 
 
+#: Fields of a force-field record (operators ``(keys.ENERGY_FORCE,)``): no blocks or masks.
+_ENERGY_FORCE_FIELDS: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
+    **{name: spec for name, spec in _BASE_FIELDS.items() if name not in (keys.NODE_MASK, keys.EDGE_MASK)},
+    keys.ENERGY: ("float", (), None),
+    keys.FORCES: ("float", (3,), "n_atoms"),
+    keys.VIRIAL: ("float", (3, 3), None),
+    keys.VIRIAL_VALID: ("bool", (), None),
+}
+
+
 def record_fields(operators) -> Dict[str, Tuple[str, Tuple[str, ...], str]]:
-    """All fields of a record holding the given operators (overlap always included)."""
+    """All fields of a record holding the given operators (overlap always included), or of a
+    force-field record when ``operators`` is ``(keys.ENERGY_FORCE,)``."""
+    if keys.is_energy_force(operators):
+        return dict(_ENERGY_FORCE_FIELDS)
     fields = dict(_BASE_FIELDS)
     for name in operators:
         fields[keys.node_key(name)] = ("float", ("n_c", "n_c"), "n_atoms")

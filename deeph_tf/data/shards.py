@@ -42,6 +42,8 @@ from deeph_tf.data.structure import load_structure
 logger = logging.getLogger(__name__)
 
 FORMAT = "deeph_tf.graphs/1"
+#: Force-field graph sets (:mod:`deeph_tf.data.ff_graphs`) share the folder layout.
+FF_FORMAT = "deeph_tf.ff_graphs/1"
 INDEX_NAME = "index.json"
 SHARD_FOLDER = "shards"
 
@@ -152,7 +154,7 @@ def load_index(graph_dir: Path) -> Optional[dict]:
         index = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return index if index.get("format") == FORMAT else None
+    return index if index.get("format") in (FORMAT, FF_FORMAT) else None
 
 
 def _progress(total: int, description: str):
@@ -168,6 +170,7 @@ def build_graph_sets(
     graph_dir,
     options: GraphBuildOptions = GraphBuildOptions(),
     validation_systems=None,
+    train_only=(),
 ) -> dict:
     """Build (or reuse) the graph shards of the training and validation systems.
 
@@ -177,6 +180,8 @@ def build_graph_sets(
         options: build options.
         validation_systems: ``validation_data.systems``; when given, it is the "validate"
             subset and ``options.split`` is ignored for it.
+        train_only: more ``systems`` entries whose structures are training data only, never
+            split into validation or test (a teacher's labels in distillation).
     Returns:
         The index (also written to ``graph_dir/index.json``).
     Raises:
@@ -185,6 +190,11 @@ def build_graph_sets(
     graph_dir = Path(graph_dir)
     train = discover_systems(training_systems, options.data_dir_depth)
     validation = discover_systems(validation_systems, options.data_dir_depth) if validation_systems else []
+    extra = [s for systems in train_only for s in discover_systems(systems, options.data_dir_depth)]
+    n_train = len(train)
+    extra = [System(index=n_train + k, root=s.root, structures=s.structures) for k, s in enumerate(extra)]
+    train = train + extra
+    extra_indices = {s.index for s in extra}
 
     # 1. Read every info.json/POSCAR (cheap), apply the bad-structure policy to what fails here.
     skipped: List[dict] = []
@@ -206,16 +216,19 @@ def build_graph_sets(
 
     # 2. Subsets and the split.
     subsets: Dict[str, Dict[int, List[Tuple[str, Path]]]] = {name: {} for name in SUBSETS}
-    train_ids = [sid for (role, _), items in loaded.items() if role == "train" for sid, _, _ in items]
+    train_ids = [sid for (role, k), items in loaded.items() if role == "train" and k not in extra_indices
+                 for sid, _, _ in items]
     split = make_split(train_ids, options.split if not validation else None, base_dir=Path.cwd())
     membership = {sid: name for name, ids in split.items() for sid in ids}
     for (role, system_index), items in loaded.items():
         for sid, folder, _ in items:
-            subset = "validate" if role == "validate" else membership.get(sid)
+            subset = "validate" if role == "validate" else ("train" if system_index in extra_indices else membership.get(sid))
             if subset is not None:
                 subsets[subset].setdefault(system_index, []).append((sid, folder))
     if validation:
         split["validate"] = sorted(sid for items in subsets["validate"].values() for sid, _ in items)
+    if extra:
+        split["train"] = sorted(sid for items in subsets["train"].values() for sid, _ in items)
 
     # 3. Plan shards and find what can be reused.
     common = {
@@ -375,16 +388,35 @@ def _make_index(plans, layout, options, split, skipped, systems: Sequence[System
     }
 
 
-def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None) -> dict:
-    """Build the shards of a normalized input (``dgraph``, ``dtrain``); returns the index."""
+def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None,
+                      train_only: Sequence[Tuple[object, Optional[str]]] = ()) -> dict:
+    """Build the shards of a normalized input (``dgraph``, ``dtrain``); returns the index.
+
+    ``train_only``: extra (systems, fmt) used for training only (distillation labels).
+    Force-field inputs (model.target "energy_force") get :mod:`deeph_tf.data.ff_graphs` sets.
+    """
     training = config["training"]
     dataset = dict(training["dataset"])
     if workers is not None:
         dataset["num_workers"] = workers
     validation = training.get("validation_data")
+    if config["model"]["target"] == "energy_force":
+        from deeph_tf.data.ff_graphs import build_force_field_sets, cutoff_from_config
+
+        return build_force_field_sets(
+            training["training_data"]["systems"],
+            graph_dir or dataset["graph_dir"],
+            cutoff_from_config(config),
+            options=GraphBuildOptions.from_config(dataset),
+            fmt=training["training_data"].get("fmt"),
+            validation_systems=validation["systems"] if validation else None,
+            validation_fmt=validation.get("fmt") if validation else None,
+            train_only=train_only,
+        )
     return build_graph_sets(
         training["training_data"]["systems"],
         graph_dir or dataset["graph_dir"],
         GraphBuildOptions.from_config(dataset),
         validation_systems=validation["systems"] if validation else None,
+        train_only=[systems for systems, _ in train_only],
     )

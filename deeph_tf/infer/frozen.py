@@ -15,6 +15,15 @@ The SavedModel folder holds the weights and one documented signature,
       node_blocks     float   [n_atoms, n_c, n_c]   on-site blocks
       edge_blocks     float   [n_edges, n_c, n_c]   off-site blocks
 
+A force field (model target ``energy_force``) has the same first six inputs (no
+``edge_reverse``; edges are every pair closer than the model's cutoff, both directions, with
+periodic images) and returns::
+
+      energy          float   []                  total energy, eV
+      atom_energy     float   [n_atoms]           per-atom energies, eV
+      forces          float   [n_atoms, 3]        -dE/dr, eV/Angstrom
+      virial          float   [3, 3]              -dE/d(strain), eV (DeePMD convention)
+
 Blocks are in the common orbital layout (``layout.json``: for each element which of the
 n_c slots are its orbitals, m-order of DeepH); Hermitian by construction. "float" is the
 model's precision (``metadata.json`` -> ``dtype``). Edges are the off-site pairs of
@@ -52,6 +61,13 @@ LAYOUT_NAME = "layout.json"
 SIGNATURE = "serving_default"
 #: The signature's input names, in order.
 INPUT_NAMES = ("atomic_numbers", "positions", "lattice", "edge_src", "edge_dst", "edge_shift", "edge_reverse")
+#: A force field's input names, in order, and outputs.
+ENERGY_INPUT_NAMES = INPUT_NAMES[:6]
+ENERGY_OUTPUT_NAMES = ("energy", "atom_energy", "forces", "virial")
+
+
+def is_energy_model(model) -> bool:
+    return hasattr(model, "atom_energies")
 
 
 def _atomic_number_table(elements) -> np.ndarray:
@@ -80,6 +96,8 @@ def make_predict_function(model):
 
     float_dtype = model_float_dtype(model)
     table = tf.constant(_atomic_number_table(model.elements))
+    if is_energy_model(model):
+        return _make_energy_function(model, float_dtype, table)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.int32, "atomic_numbers"),
@@ -107,6 +125,36 @@ def make_predict_function(model):
     return predict
 
 
+def _make_energy_function(model, float_dtype, table):
+    import tensorflow as tf
+
+    from deeph_tf.data import keys
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.int32, "atomic_numbers"),
+        tf.TensorSpec([None, 3], float_dtype, "positions"),
+        tf.TensorSpec([3, 3], float_dtype, "lattice"),
+        tf.TensorSpec([None], tf.int32, "edge_src"),
+        tf.TensorSpec([None], tf.int32, "edge_dst"),
+        tf.TensorSpec([None, 3], tf.int32, "edge_shift"),
+    ])
+    def predict(atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift):
+        species = tf.gather(table, atomic_numbers)
+        tf.debugging.assert_non_negative(species, message="an atomic number the model was not trained on")
+        inputs = {
+            keys.SPECIES: species,
+            keys.POSITIONS: positions,
+            keys.EDGE_SRC: edge_src,
+            keys.EDGE_DST: edge_dst,
+            "edge_shift_vector": tf.matmul(tf.cast(edge_shift, float_dtype), lattice),
+        }
+        out = model(inputs, training=False)
+        return {"energy": out["energy"][0], "atom_energy": out["atom_energy"], "forces": out["forces"],
+                "virial": out["virial"][0] if "virial" in out else tf.zeros([3, 3], float_dtype)}
+
+    return predict
+
+
 def freeze_model(model, layout: Mapping, metadata: Mapping[str, Any], output: PathLike) -> Path:
     """Save ``model`` as a SavedModel at ``output`` (replaced atomically if it exists).
 
@@ -124,7 +172,8 @@ def freeze_model(model, layout: Mapping, metadata: Mapping[str, Any], output: Pa
     meta = dict(metadata)
     meta.update(version=__version__, dtype=model_float_dtype(model).name, model_config=model.get_config(),
                 layout=dict(layout),
-                signature={"name": SIGNATURE, "inputs": list(INPUT_NAMES), "outputs": ["node_blocks", "edge_blocks"]})
+                signature={"name": SIGNATURE, "inputs": list(ENERGY_INPUT_NAMES if is_energy_model(model) else INPUT_NAMES),
+                           "outputs": list(ENERGY_OUTPUT_NAMES) if is_energy_model(model) else ["node_blocks", "edge_blocks"]})
     module = tf.Module(name="deeph_tf_frozen_model")
     module.model = model
     module.model_variables = [v.value for v in model.weights]  # model.weights order, for init-frz-model

@@ -55,7 +55,8 @@ class Predictor:
         ckpt = read_checkpoint(ckpt_path)
         model = model_from_config(ckpt.model_config)
         assign_values(model.weights, ckpt.model_weights, "model weights", ckpt_path)
-        metadata = {"input": ckpt.input, "step": ckpt.step, "version": ckpt.version, "layout": ckpt.layout}
+        metadata = {"input": ckpt.input, "step": ckpt.step, "version": ckpt.version, "layout": ckpt.layout,
+                    "model_config": ckpt.model_config}
         return cls(make_predict_function(model), OrbitalLayout.from_dict(ckpt.layout), metadata,
                    model_float_dtype(model).name, str(ckpt_path))
 
@@ -74,6 +75,45 @@ class Predictor:
         }
         out = self._function(**inputs)
         return out["node_blocks"].numpy(), out["edge_blocks"].numpy()
+
+    @property
+    def is_energy_model(self) -> bool:
+        """A force field (target ``energy_force``): energies and forces instead of blocks."""
+        return self.target == "energy_force"
+
+    @property
+    def cutoff(self) -> float:
+        """The model's radial cutoff, Angstrom (a force field's graphs use exactly this radius)."""
+        config = self.metadata.get("model_config") or {}
+        if "cutoff" in config:
+            return float(config["cutoff"])
+        from deeph_tf.data.ff_graphs import cutoff_from_config
+
+        return cutoff_from_config(self.metadata.get("input", {"model": {}}))
+
+    def predict_frame(self, frame) -> Dict[str, np.ndarray]:
+        """Energy (eV), per-atom energies (eV), forces [n, 3] (eV/A) and virial [3, 3] (eV) of
+        one structure (:class:`~deeph_tf.data.labeled.LabeledFrame` or ``AtomsInput``), float64."""
+        import tensorflow as tf
+
+        from deeph_tf.data.neighbors import radius_graph
+
+        if not self.is_energy_model:
+            raise ValueError(f"{self.source}: a {self.target} model predicts blocks, not energies and forces")
+        unknown = sorted(set(frame.species) - set(self.layout.elements))
+        if unknown:
+            raise ValueError(f"{frame.name}: elements {unknown} are not among the model's {list(self.layout.elements)}")
+        from deeph_tf.data.elements import atomic_number
+
+        src, dst, shifts = radius_graph(frame.positions, frame.lattice, self.cutoff, pbc=frame.pbc)
+        out = self._function(
+            atomic_numbers=tf.constant([atomic_number(e) for e in frame.species], tf.int32),
+            positions=tf.constant(np.asarray(frame.positions, self.dtype)),
+            lattice=tf.constant(np.asarray(frame.lattice, self.dtype)),
+            edge_src=tf.constant(src, tf.int32), edge_dst=tf.constant(dst, tf.int32),
+            edge_shift=tf.constant(np.asarray(shifts, np.int32).reshape(-1, 3)),
+        )
+        return {name: np.asarray(value.numpy(), np.float64) for name, value in out.items()}
 
     def predict_structure(self, structure: StructureFolder, score: bool = True):
         """(graph, predicted BlockSet) of a structure folder.

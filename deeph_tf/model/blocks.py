@@ -66,6 +66,8 @@ class InteractionBlock(keras.layers.Layer):
         avg_num_neighbors: normalization of the message sum (dataset statistic).
         convolution: "so2" (eSCN, O(L^3)) or "cg" (Clebsch-Gordan reference, O(L^6)).
         parity: O(3) parities (False: SO(3) only).
+        update_edges: compute the edge update (False for a last block whose edges nobody
+            reads, e.g. under an energy head: the edges are then returned unchanged).
 
     Call inputs: node [N, node_in], edge [E, edge_in], radial [E, n_basis], vectors [E, 3],
     edge_src [E], edge_dst [E], wigner (list of [E, 2l+1, 2l+1] or None).
@@ -83,9 +85,11 @@ class InteractionBlock(keras.layers.Layer):
         avg_num_neighbors: float = 1.0,
         convolution: str = "so2",
         parity: bool = True,
+        update_edges: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.update_edges = bool(update_edges)
         if convolution not in CONVOLUTIONS:
             raise ValueError(f"convolution must be one of {CONVOLUTIONS}, received: convolution={convolution!r}")
         if avg_num_neighbors <= 0:
@@ -111,7 +115,8 @@ class InteractionBlock(keras.layers.Layer):
             )
         self.radial_mlp = RadialMLP(self.radial_hidden, self.tensor_product.num_weights, dtype=policy)
         self.node_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_node_in, self.irreps_node_out, dtype=policy)
-        self.edge_update = _GatedUpdate(self.tensor_product.irreps_out, self.irreps_edge_in, self.irreps_edge_out, dtype=policy)
+        self.edge_update = (_GatedUpdate(self.tensor_product.irreps_out, self.irreps_edge_in, self.irreps_edge_out, dtype=policy)
+                            if self.update_edges else None)
 
     def build(self, *input_shapes):
         """Sub-layers build on their first call (their input widths are fixed by the irreps)."""
@@ -132,6 +137,8 @@ class InteractionBlock(keras.layers.Layer):
             messages = self.tensor_product(mixed, vectors, weights)
         aggregated = tf.math.unsorted_segment_sum(messages, edge_src, tf.shape(node)[0])
         aggregated = aggregated / tf.cast(self.avg_num_neighbors, aggregated.dtype)
+        if self.edge_update is None:
+            return self.node_update(aggregated, node), edge
         return self.node_update(aggregated, node), self.edge_update(messages, edge)
 
     def get_config(self):
@@ -146,6 +153,7 @@ class InteractionBlock(keras.layers.Layer):
             avg_num_neighbors=self.avg_num_neighbors,
             convolution=self.convolution,
             parity=self.parity,
+            update_edges=self.update_edges,
         )
         return config
 

@@ -74,11 +74,46 @@ def example_inputs(n_species: int, dtype: str = "float32") -> dict:
     }
 
 
-def model_from_config(config: Mapping) -> HamiltonianModel:
-    """Re-create a model from ``HamiltonianModel.get_config()`` and build its variables."""
+def is_energy_config(config: Mapping) -> bool:
+    """Whether a ``get_config()`` dict is an :class:`~deeph_tf.model.energy.EnergyForceModel`'s."""
+    return "atom_energies" in config
+
+
+def build_energy_model(model_config: Mapping, statistics: Mapping, cutoff: float):
+    """The force-field model for the ``energy_statistics`` of a force-field graph index."""
+    from deeph_tf.model.energy import EnergyForceModel
+
+    preset = model_config.get("preset") or "light"
+    if preset not in PRESETS:
+        raise ValueError(f"model.preset: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    options = dict(PRESETS[preset])
+    for key in ("irreps_hidden", "num_blocks", "lmax_sh", "num_radial_basis", "radial_hidden"):
+        if model_config.get(key) is not None:
+            options[key] = model_config[key]
+    return EnergyForceModel(
+        statistics["elements"],
+        cutoff=float(cutoff),
+        convolution=model_config.get("convolution", "so2"),
+        parity=bool(model_config.get("parity", True)),
+        energy_hidden=model_config.get("energy_hidden", [64]),
+        avg_num_neighbors=max(float(statistics["avg_num_neighbors"]), 1.0),
+        atom_energies=statistics["atom_energies"],
+        energy_scale=max(float(statistics["force_rms"]), 1e-3),
+        dtype=model_config.get("precision", "float32"),
+        **options,
+    )
+
+
+def model_from_config(config: Mapping):
+    """Re-create a model from its ``get_config()`` (Hamiltonian or force field) and build its variables."""
     import tensorflow as tf
 
-    model = HamiltonianModel.from_config(dict(config))
+    if is_energy_config(config):
+        from deeph_tf.model.energy import EnergyForceModel
+
+        model = EnergyForceModel.from_config(dict(config))
+    else:
+        model = HamiltonianModel.from_config(dict(config))
     inputs = example_inputs(len(model.elements), model.dtype_policy.name)
     model({name: tf.constant(value) for name, value in inputs.items()})
     return model

@@ -58,6 +58,82 @@ def last_block_irreps(irreps_hidden: Irreps, needed: Irreps) -> Irreps:
     return (irreps_hidden + Irreps([(m, ir) for ir, m in extra.items()])).sort()[0].simplify()
 
 
+def build_backbone(model, irreps_last: Irreps, last_edges: bool = True):
+    """Create the shared message-passing layers on ``model`` (a Keras model with the backbone
+    attributes irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis, radial_hidden,
+    avg_num_neighbors, convolution, parity set): radial embedding, node and edge embeddings,
+    ``num_blocks`` interaction blocks, the last one with ``irreps_last`` (and no edge update
+    unless ``last_edges``: an energy head reads nodes only). Returns the dtype
+    policy kept for geometry and heads (float32 under mixed precision).
+    """
+    policy = model.dtype_policy
+    # Mixed precision ("mixed_bfloat16"): message passing computes in bf16, while geometry,
+    # radial basis, edge rotations, output heads (-500 eV shifts) and the loss stay float32.
+    precise = policy.variable_dtype if policy.compute_dtype != policy.variable_dtype else policy
+    model._precise_dtype = precise if isinstance(precise, str) else precise.compute_dtype
+    model._convert_input_args = False  # positions must not be cast to bf16 on entry
+    scalar_width = model.irreps_hidden.count("0e") or 16
+    model.irreps_embedding = Irreps(f"{scalar_width}x0e")
+    model.radial = RadialEmbedding(model.num_radial_basis, model.cutoff, dtype=precise)
+    model.node_embedding = keras.layers.Dense(scalar_width, use_bias=False, dtype=policy, name="node_embedding")
+    model.edge_embedding = RadialMLP([scalar_width], scalar_width, dtype=policy, name="edge_embedding")
+    model.blocks = []
+    node_in = edge_in = model.irreps_embedding
+    for index in range(model.num_blocks):
+        out = irreps_last if index == model.num_blocks - 1 else model.irreps_hidden
+        model.blocks.append(
+            InteractionBlock(
+                node_in, edge_in, out, out, model.lmax_sh, model.radial_hidden, model.avg_num_neighbors,
+                convolution=model.convolution, parity=model.parity, dtype=policy, name=f"block_{index}",
+                update_edges=last_edges or index < model.num_blocks - 1,
+            )
+        )
+        node_in = edge_in = out
+    model._lmax_rotation = max(block.lmax_rotation for block in model.blocks)
+    return precise
+
+
+def run_backbone(model, batch, positions, shift, frame_rotation=None):
+    """The backbone's forward pass: (node [N, irreps], edge [E, irreps], species, src, dst).
+
+    ``positions`` [N, 3] and ``shift`` [E, 3] (R @ lattice), Angstrom, in the precise dtype;
+    edge vectors are computed here, so gradients with respect to them reach the positions.
+    ``frame_rotation``: optional [3, 3] rotation Q0 applied before the edge-frame angles are
+    taken (D(R) = D(Q0)^T D(R')), which moves the pole of the (alpha, beta) angles away from
+    the z axis, where their derivatives are not defined (lattice-aligned edges).
+    """
+    species = tf.cast(batch[keys.SPECIES], tf.int32)
+    src = tf.cast(batch[keys.EDGE_SRC], tf.int32)
+    dst = tf.cast(batch[keys.EDGE_DST], tf.int32)
+    vectors = tf.gather(positions, dst) + shift - tf.gather(positions, src)
+    lengths = tf.sqrt(tf.maximum(tf.reduce_sum(vectors * vectors, axis=-1), tf.cast(1e-24, vectors.dtype)))
+    radial = model.radial(lengths)
+    one_hot = tf.one_hot(species, len(model.elements), dtype=model.compute_dtype)
+    node = model.node_embedding(one_hot)
+    edge = model.edge_embedding(
+        tf.concat([tf.cast(radial, model.compute_dtype), tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1)
+    )
+    wigner = None
+    if model.convolution == "so2":
+        if frame_rotation is None:
+            wigner = edge_rotations(vectors, model._lmax_rotation)
+        else:
+            q0 = tf.cast(frame_rotation, vectors.dtype)
+            rotated = edge_rotations(tf.linalg.matvec(q0, vectors), model._lmax_rotation)
+            wigner = [tf.matmul(tf.cast(d0, vectors.dtype), d, transpose_a=True)
+                      for d0, d in zip(fixed_rotation_wigner(frame_rotation, model._lmax_rotation), rotated)]
+    for block in model.blocks:
+        node, edge = block(node, edge, radial, vectors, src, dst, wigner=wigner)
+    return node, edge, species, src, dst
+
+
+def fixed_rotation_wigner(rotation, lmax: int):
+    """Real Wigner-D matrices [2l+1, 2l+1] (l = 0..lmax) of a fixed 3x3 rotation, as NumPy arrays."""
+    from deeph_tf.so3.wigner import wigner_D_numpy
+
+    return [wigner_D_numpy(l, np.asarray(rotation, np.float64)) for l in range(lmax + 1)]
+
+
 @keras.saving.register_keras_serializable(package="deeph_tf")
 class HamiltonianModel(keras.Model):
     """E(3)-equivariant message-passing network predicting orbital blocks.
@@ -116,31 +192,8 @@ class HamiltonianModel(keras.Model):
             "edge_scale": None if edge_scale is None else np.asarray(edge_scale).tolist(),
         }
         n_species = len(self.elements)
-        policy = self.dtype_policy
-        # Mixed precision ("mixed_bfloat16"): message passing computes in bf16, while geometry,
-        # radial basis, edge rotations, output heads (-500 eV shifts) and the loss stay float32.
-        precise = policy.variable_dtype if policy.compute_dtype != policy.variable_dtype else policy
-        self._precise_dtype = precise if isinstance(precise, str) else precise.compute_dtype
-        self._convert_input_args = False  # positions must not be cast to bf16 on entry
-        scalar_width = self.irreps_hidden.count("0e") or 16
-        self.irreps_embedding = Irreps(f"{scalar_width}x0e")
-
-        self.radial = RadialEmbedding(self.num_radial_basis, self.cutoff, dtype=precise)
-        self.node_embedding = keras.layers.Dense(scalar_width, use_bias=False, dtype=policy, name="node_embedding")
-        self.edge_embedding = RadialMLP([scalar_width], scalar_width, dtype=policy, name="edge_embedding")
-        needed = block_irreps(self.common_shells, self.parity)
-        last = last_block_irreps(self.irreps_hidden, needed)
-        self.blocks = []
-        node_in = edge_in = self.irreps_embedding
-        for index in range(self.num_blocks):
-            out = last if index == self.num_blocks - 1 else self.irreps_hidden
-            self.blocks.append(
-                InteractionBlock(
-                    node_in, edge_in, out, out, self.lmax_sh, self.radial_hidden, self.avg_num_neighbors,
-                    convolution=self.convolution, parity=self.parity, dtype=policy, name=f"block_{index}",
-                )
-            )
-            node_in = edge_in = out
+        precise = build_backbone(self, last_block_irreps(self.irreps_hidden, block_irreps(self.common_shells, self.parity)))
+        last = self.blocks[-1].irreps_node_out
         self.node_head = BlockHead(
             last, self.common_shells, n_species, pair=False, parity=self.parity,
             scale=node_scale, shift=node_shift, dtype=precise, name="node_head",
@@ -149,30 +202,14 @@ class HamiltonianModel(keras.Model):
             last, self.common_shells, n_species, pair=True, parity=self.parity,
             scale=edge_scale, dtype=precise, name="edge_head",
         )
-        self._lmax_rotation = max(block.lmax_rotation for block in self.blocks)
 
     def build(self, *input_shapes):
         self.built = True
 
     def call(self, batch, training=False):
-        species = tf.cast(batch[keys.SPECIES], tf.int32)
-        src = tf.cast(batch[keys.EDGE_SRC], tf.int32)
-        dst = tf.cast(batch[keys.EDGE_DST], tf.int32)
-        dtype = self._precise_dtype
-        positions = tf.cast(batch[keys.POSITIONS], dtype)
-        shift = tf.cast(batch["edge_shift_vector"], dtype)
-        vectors = tf.gather(positions, dst) + shift - tf.gather(positions, src)
-        lengths = tf.sqrt(tf.reduce_sum(vectors * vectors, axis=-1))
-        radial = self.radial(lengths)
-        n_species = len(self.elements)
-        one_hot = tf.one_hot(species, n_species, dtype=self.compute_dtype)
-        node = self.node_embedding(one_hot)
-        edge = self.edge_embedding(
-            tf.concat([tf.cast(radial, self.compute_dtype), tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1)
-        )
-        wigner = edge_rotations(vectors, self._lmax_rotation) if self.convolution == "so2" else None
-        for block in self.blocks:
-            node, edge = block(node, edge, radial, vectors, src, dst, wigner=wigner)
+        positions = tf.cast(batch[keys.POSITIONS], self._precise_dtype)
+        shift = tf.cast(batch["edge_shift_vector"], self._precise_dtype)
+        node, edge, species, src, dst = run_backbone(self, batch, positions, shift)
         node_blocks = self.node_head(node, species)
         edge_blocks = self.edge_head(edge, tf.stack([tf.gather(species, src), tf.gather(species, dst)], axis=-1))
         if self.symmetrize:

@@ -12,7 +12,7 @@ from typing import Optional
 import tensorflow as tf
 
 from deeph_tf.model.network import model_inputs
-from deeph_tf.train.losses import masked_loss, masked_mae
+from deeph_tf.train.objectives import BlockObjective
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class CompiledSteps:
         clip_norm: global gradient-norm clipping (None: off).
         jit_compile: compile with XLA (True by default).
         gauge: DeepH's ``standardize_gauge``: train on gauge-corrected errors (needs S).
+        objective: what to minimize and report (:mod:`deeph_tf.train.objectives`); by default a
+            :class:`BlockObjective` from ``loss``, ``operator``, ``huber_delta`` and ``gauge``.
         gradient_transform: data-parallel training: ``f(gradient_sums, count) -> (sums, count)``
             summing both over the workers. Each worker then differentiates the *sum* of its
             per-entry losses, and the update uses sum / total count: the gradient of the mean
@@ -38,8 +40,9 @@ class CompiledSteps:
 
     def __init__(self, model, optimizer, loss: str = "mae", operator: str = "hamiltonian",
                  clip_norm: Optional[float] = None, jit_compile: bool = True, huber_delta: float = 0.01,
-                 gauge: bool = False, gradient_transform=None):
+                 gauge: bool = False, gradient_transform=None, objective=None):
         self.model, self.optimizer = model, optimizer
+        self.objective = objective or BlockObjective(loss, operator, huber_delta, gauge)
         self.loss, self.operator, self.clip_norm, self.huber_delta = loss, operator, clip_norm, huber_delta
         self.gauge = gauge
         self.gradient_transform = gradient_transform
@@ -55,7 +58,7 @@ class CompiledSteps:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             prediction = self.model(batch, training=True)
-            loss = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge)
+            loss = self.objective.loss(prediction, batch)
             scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, variables)
         if self.clip_norm:
@@ -69,8 +72,7 @@ class CompiledSteps:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             prediction = self.model(batch, training=True)
-            loss, count = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge,
-                                      return_count=True)
+            loss, count = self.objective.loss(prediction, batch, return_count=True)
             total = loss * count
             scaled = self.optimizer.scale_loss(total) if hasattr(self.optimizer, "scale_loss") else total
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
@@ -86,16 +88,12 @@ class CompiledSteps:
     def _eval_step(self, batch):
         self.eval_traces += 1
         prediction = self.model(batch, training=False)
-        loss = masked_loss(prediction, batch, self.loss, self.operator, self.huber_delta, self.gauge)
+        loss = self.objective.loss(prediction, batch)
         return dict(self._metrics(prediction, batch), loss=loss)
 
     def _metrics(self, prediction, batch):
-        """Sums for MAE: raw, and gauge-corrected when the overlap is known (reduce, then divide)."""
-        abs_sum, count = masked_mae(prediction, batch, self.operator)
-        metrics = {"abs_error_sum": abs_sum, "count": count}
-        if self.operator == "hamiltonian" and "edge_overlap" in batch:
-            metrics["abs_error_sum_gauge"], _ = masked_mae(prediction, batch, self.operator, gauge=True)
-        return metrics
+        """Per-batch sums of the objective's metrics (reduce, then divide)."""
+        return self.objective.metric_sums(prediction, batch)
 
     def train(self, batch) -> dict:
         """One optimizer update on ``batch`` (string fields are dropped)."""

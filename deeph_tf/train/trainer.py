@@ -80,6 +80,12 @@ def _lock_layout(config: dict, layout: Dict[str, Any], source: str) -> None:
 
     model_layout = OrbitalLayout.from_dict(layout)
     dataset = config["training"]["dataset"]
+    if config["model"]["target"] == "energy_force":
+        given = dataset.get("elements")
+        if given is not None and list(given) != list(model_layout.elements):
+            raise ValueError(f"training.dataset.elements is {given}, but the model from {source} has {list(model_layout.elements)}")
+        dataset["elements"] = list(model_layout.elements)
+        return
     for key, value in (("elements", list(model_layout.elements)), ("common_orbital_types", model_layout.common_orbital_types)):
         given = dataset.get(key)
         if given is None:
@@ -112,12 +118,13 @@ def train(
     from deeph_tf.config import write_normalized
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import build_from_config
-    from deeph_tf.model.builder import build_model, model_from_config
+    from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config, model_from_config
     from deeph_tf.model.network import model_inputs
     from deeph_tf.model.statistics import compute_statistics
     from deeph_tf.train.checkpoint import assign_values, variable_values
     from deeph_tf.train.distributed import Workers
     from deeph_tf.train.lcurve import LcurveWriter, plot_lcurve
+    from deeph_tf.train.objectives import build_objective
     from deeph_tf.train.optimizers import build_optimizer
     from deeph_tf.train.schedules import build_schedule
     from deeph_tf.train.step import CompiledSteps
@@ -138,7 +145,8 @@ def train(
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         write_normalized(config, output)
 
-    index = build_from_config(config) if workers.is_root else None
+    train_only = _distillation_systems(config, workers)
+    index = build_from_config(config, train_only=train_only) if workers.is_root else None
     workers.barrier()
     graph_set = GraphSet(training["dataset"]["graph_dir"])
     if index is None:
@@ -151,18 +159,30 @@ def train(
         raise ValueError("no training structures (check training.training_data.systems and training.dataset.split)")
     has_validation = index["subsets"].get("validate", {}).get("counts", {}).get("structures", 0) > 0
     operator = config["model"]["target"]
-    if operator not in graph_set.operators:
+    energy_force = operator == "energy_force"
+    if energy_force != (tuple(graph_set.operators) == ("energy_force",)):
+        raise ValueError(f"model.target is {operator!r} but the graphs in {graph_set.graph_dir} are "
+                         f"{'force-field' if not energy_force else 'block'} graphs; use another training.dataset.graph_dir")
+    if model_config is not None and is_energy_config(model_config) != energy_force:
+        raise ValueError(f"model.target is {operator!r} but the model from {source} is a "
+                         f"{'force field' if is_energy_config(model_config) else 'Hamiltonian-type model'}")
+    if not energy_force and operator not in graph_set.operators:
         raise ValueError(f"model.target is {operator!r} but the graphs hold {list(graph_set.operators)}; "
                          "add it to training.dataset.targets")
 
     keras.utils.set_random_seed(seed + 7919 * workers.rank)
     start_step = ckpt.step if restart else 0
+    if train_only:
+        _mix_teacher_systems(config, graph_set, len(train_only))
     train_iter, valid_iter, numb_btch = _batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
 
     first_batch = next(train_iter)
     if model_config is None:
-        statistics = compute_statistics(graph_set, operator=operator)
-        model = build_model(config["model"], graph_set.layout, statistics)
+        if energy_force:
+            model = build_energy_model(config["model"], index["energy_statistics"], index["cutoff"])
+        else:
+            statistics = compute_statistics(graph_set, operator=operator)
+            model = build_model(config["model"], graph_set.layout, statistics)
         model(model_inputs(first_batch))
     else:
         model = model_from_config(model_config)
@@ -181,14 +201,14 @@ def train(
     if restart:
         assign_values(optimizer.variables, ckpt.optimizer_variables, "optimizer state", source)
     workers.broadcast_variables(optimizer.variables)
-    loss_config = config["loss"]
+    has_virial = energy_force and index["subsets"]["train"]["counts"].get("virials", 0) > 0
+    objective = build_objective(config, config["learning_rate"]["start_lr"], has_virial)
     steps = CompiledSteps(
-        model, optimizer, loss=loss_config["type"], operator=operator, clip_norm=config["optimizer"]["clip_norm"],
-        jit_compile=training["jit_compile"], huber_delta=loss_config["huber_delta"],
-        gauge=config["model"]["standardize_gauge"], gradient_transform=workers.gradient_transform(),
+        model, optimizer, clip_norm=config["optimizer"]["clip_norm"], jit_compile=training["jit_compile"],
+        gradient_transform=workers.gradient_transform(), objective=objective,
     )
 
-    metric_names = ["loss", "mae"] + (["mae_gauge"] if operator == "hamiltonian" else [])
+    metric_names = objective.metric_names
     lcurve_path = Path(training["disp_file"])
     if workers.is_root:
         lcurve_path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,16 +227,12 @@ def train(
             input=config, schedule=schedule.state_dict(), extra={"best_loss": best_loss, "seed": seed},
         )
 
-    sum_names = ["abs_error_sum", "count", "loss", "batches"] + (["abs_error_sum_gauge"] if operator == "hamiltonian" else [])
+    sum_names = objective.sum_names
 
     def summarize(outputs: List[dict]) -> Dict[str, float]:
-        total = {k: float(sum(float(o[k]) for o in outputs)) for k in sum_names}  # zeros on a worker without data
+        total = {k: float(sum(float(o.get(k, 0.0)) for o in outputs)) for k in sum_names}  # zeros without data
         total = workers.allreduce_sums(total)
-        count = max(total["count"], 1.0)
-        out = {"loss": total["loss"] / max(total["batches"], 1.0), "mae": total["abs_error_sum"] / count}
-        if "abs_error_sum_gauge" in total:
-            out["mae_gauge"] = total["abs_error_sum_gauge"] / count
-        return out
+        return objective.finish(total)
 
     def evaluate(batch_iter, n_batches: int) -> Dict[str, float]:
         outputs = []
@@ -227,6 +243,7 @@ def train(
         return summarize(outputs)
 
     disp_freq, save_freq = int(training["disp_freq"]), int(training["save_freq"])
+    epochs = EpochClock(_steps_per_epoch(graph_set, training, workers), start_step)
     progress = _progress_bar(numb_steps, start_step, enabled=workers.is_root and training["disp_training"])
     batch = first_batch
     step, stopped_early, started = start_step, False, time.perf_counter()
@@ -258,13 +275,16 @@ def train(
             if workers.is_root and (step == numb_steps or stopped_early or (step > start_step and step % save_freq == 0)):
                 latest = manager.save(make_checkpoint(step))
             if step >= numb_steps or stopped_early:
+                epochs.finish(step)
                 break
             optimizer.learning_rate.assign(lr * lr_scale)
+            objective.update(lr)
             out = steps.train(batch)
             loss_value = float(out["loss"])
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(f"step {step + 1}: training loss is {loss_value}")
             step += 1
+            epochs.tick(step)
             if timed_from is None and step - start_step >= 2:  # after the first compilations
                 timed_from, timed_steps = time.perf_counter(), 0
             elif timed_from is not None:
@@ -297,6 +317,12 @@ def train(
             logger.info("learning curve: %s", png)
         except Exception as error:  # a plot must never fail a finished run
             logger.warning("could not plot the learning curve: %s", error)
+    if workers.is_root and training["report"]:
+        try:
+            _write_run_report(config, model, graph_set, index, steps, objective, epochs, lcurve_path, n_params, step,
+                              seconds, training, train_only)
+        except Exception as error:  # a report must never fail a finished run
+            logger.warning("could not write the training report: %s", error, exc_info=logger.isEnabledFor(logging.DEBUG))
     return TrainResult(
         last_step=step, stopped_early=stopped_early, latest_checkpoint=latest,
         best_checkpoint=manager.best_path if manager is not None and manager.best else None,
@@ -367,3 +393,136 @@ def _log_display(step, numb_steps, train_metrics, valid_metrics, lr, timed_from,
         per_step = (time.perf_counter() - timed_from) / timed_steps
         parts.append(f"{per_step * 1e3:.1f} ms/step, ETA {_format_duration(per_step * (numb_steps - step))}")
     logger.info("  ".join(parts))
+
+
+class EpochClock:
+    """Epoch boundaries (every ``steps_per_epoch`` updates), wall time and peak memory at each.
+
+    An epoch is one pass over the training structures: training structures / (batch size x
+    workers) updates, possibly fractional; epoch k ends at the first step >= k * steps_per_epoch.
+    """
+
+    def __init__(self, steps_per_epoch: float, start_step: int = 0):
+        self.steps_per_epoch = max(float(steps_per_epoch), 1e-9)
+        self.started = self.last = time.perf_counter()
+        self.epochs: List[dict] = []
+        self._next = int(start_step // self.steps_per_epoch) + 1
+
+    def _record(self, step: int, epoch: float) -> None:
+        from deeph_tf.train.final_eval import peak_memory_mib
+
+        now = time.perf_counter()
+        rss, device = peak_memory_mib()
+        self.epochs.append({"epoch": epoch, "step": int(step), "seconds": now - self.last, "elapsed": now - self.started,
+                            "peak_rss_mib": rss, "peak_device_mib": device})
+        self.last = now
+
+    def tick(self, step: int) -> None:
+        """Call after every update; records the epochs that ended at ``step``."""
+        while step >= math.ceil(self._next * self.steps_per_epoch - 1e-9):
+            self._record(step, self._next)
+            self._next += 1
+
+    def finish(self, step: int) -> None:
+        """Record a last, partial epoch if training stopped inside one."""
+        if not self.epochs or self.epochs[-1]["step"] < step:
+            self._record(step, round(step / self.steps_per_epoch, 3))
+
+
+def _steps_per_epoch(graph_set, training: dict, workers) -> float:
+    """Updates per pass over the training structures (per-system batch sizes, all workers)."""
+    from deeph_tf.data.pipeline import resolve_batch_size
+
+    shards = graph_set.shards("train")
+    systems = sorted({s["system"] for s in shards})
+    atoms = [[n for s in shards if s["system"] == k for n in s["n_atoms"]] for k in systems]
+    sizes = resolve_batch_size(training["training_data"]["batch_size"], atoms)
+    return sum(len(a) / b for a, b in zip(atoms, sizes)) / max(workers.size, 1)
+
+
+def _distillation_systems(config: dict, workers) -> list:
+    """(systems, fmt) of the teacher-labelled data to train on (labelled now if needed), or []."""
+    distillation = config.get("distillation")
+    if not distillation:
+        return []
+    from deeph_tf.train.distill import label_with_teacher
+
+    if workers.is_root:
+        cached = label_with_teacher(config)
+    workers.barrier()
+    if not workers.is_root:
+        from deeph_tf.train.distill import cached_labels
+
+        cached = cached_labels(config)
+    return [cached]
+
+
+def _mix_teacher_systems(config: dict, graph_set, n_teacher: int) -> None:
+    """Set training_data.sys_probs from distillation.dft_weight (the DFT share of batches)."""
+    weight = config["distillation"].get("dft_weight")
+    training_data = config["training"]["training_data"]
+    systems = graph_set.systems("train")
+    n_dft = len(systems) - n_teacher
+    if weight is None or n_dft <= 0:
+        if weight is not None and n_dft <= 0 and weight > 0:
+            logger.warning("distillation.dft_weight is %g but there are no DFT-labelled training structures", weight)
+        return
+    sizes = {k: sum(len(s["n_atoms"]) for s in graph_set.shards("train") if s["system"] == k) for k in systems}
+    dft, teacher = systems[:n_dft], systems[n_dft:]
+    probs = [weight * sizes[k] / sum(sizes[j] for j in dft) for k in dft]
+    probs += [(1 - weight) * sizes[k] / sum(sizes[j] for j in teacher) for k in teacher]
+    training_data["sys_probs"] = probs
+    logger.info("distillation: %.0f%% of the batches from DFT labels, %.0f%% from the teacher's", 100 * weight, 100 * (1 - weight))
+
+
+def _write_run_report(config, model, graph_set, index, steps, objective, epochs: EpochClock, lcurve_path: Path,
+                      n_params: int, last_step: int, seconds: float, training: dict, train_only) -> Path:
+    """Final evaluation, training_record.json, parity.npz and report.md next to the checkpoints."""
+    import numpy as np
+
+    from deeph_tf._version import __version__
+    from deeph_tf.atomic_io import atomic_path
+    from deeph_tf.train.final_eval import evaluate_subset, peak_memory_mib
+    from deeph_tf.train.report import write_report, write_training_record
+
+    folder = Path(training["save_ckpt"]).parent
+    counts = index["subsets"]
+    subset = "validate" if counts.get("validate", {}).get("counts", {}).get("structures", 0) else "train"
+    batch_size = (training.get("validation_data") or training["training_data"])["batch_size"]
+    target = config["model"]["target"]
+    metrics, units, parity, n_structures = evaluate_subset(model, graph_set, subset, batch_size, target)
+    parity_name = "parity.npz"
+    with atomic_path(folder / parity_name) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **parity)
+    comparisons = []
+    if train_only:
+        from deeph_tf.train.distill import distillation_comparisons
+
+        comparisons = distillation_comparisons(config, model, graph_set, subset)
+    rss, device = peak_memory_mib()
+    record = {
+        "format": "deeph_tf.training_record/1",
+        "version": __version__,
+        "target": target,
+        "config": config,
+        "lcurve": str(lcurve_path.resolve()),
+        "dataset": {name: {"structures": c["counts"]["structures"], "atoms": c["counts"]["atoms"]} for name, c in counts.items()},
+        "parameters": n_params,
+        "steps_per_epoch": epochs.steps_per_epoch,
+        "epochs": epochs.epochs,
+        "last_step": last_step,
+        "seconds": seconds,
+        "peak_rss_mib": rss,
+        "peak_device_mib": device,
+        "final": {"subset": subset, "structures": n_structures, "metrics": metrics, "units": units},
+        "targets": dict(config.get("targets") or {}),
+        "parity": parity_name,
+        "comparisons": comparisons,
+        "compilations": steps.train_traces + steps.eval_traces,
+    }
+    write_training_record(folder, record)
+    report = write_report(folder, record=record, plots=training["plots"])
+    logger.info("final %s metrics: %s; report: %s", subset,
+                ", ".join(f"{k} {v:.4g} {units.get(k, '')}".strip() for k, v in metrics.items()), report)
+    return report

@@ -1,0 +1,172 @@
+"""The force-field model: the Hamiltonian model's backbone with an invariant per-atom energy head.
+
+    E     = sum_i [ scale * MLP(h_i^{0e}) + e_{Z_i} ]          eV; h^{0e}: invariant node features
+    F_i   = -dE/dr_i                                             eV/Angstrom (automatic differentiation)
+    W     = -dE/d(strain)                                        eV, the virial (DeePMD's convention)
+
+Forces are the exact gradient of the energy, so they are conservative. The virial comes from
+a symmetric-free strain ``eps`` applied to positions and cell, r -> r (1 + eps), per structure.
+``e_Z`` are per-element reference energies (least squares over the training set) and
+``scale`` the RMS of the training forces, so the network learns a standardized residual.
+Edges are a radius graph of ``cutoff``; messages vanish smoothly there (radial envelope, no
+biases), so E is continuous as atoms cross the cutoff.
+
+Input: a batch of the pipeline (force-field graph sets). Output::
+
+    {"energy": [n_graphs] eV, "atom_energy": [N] eV, "forces": [N, 3] eV/A, "virial": [n_graphs, 3, 3] eV}
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deeph_tf.data import keys
+from deeph_tf.model.network import PRESETS, _even, build_backbone, run_backbone
+from deeph_tf.so3.irreps import Irreps
+
+#: A fixed rotation (about the axis (1, 2, 3)/|.|, 1 rad) applied before the edge-frame angles are
+#: taken: their pole then lies along an irrational direction instead of the z axis, where lattice
+#: edges are common and the angles' derivatives are undefined.
+def _frame_rotation() -> np.ndarray:
+    axis = np.array([1.0, 2.0, 3.0]) / np.sqrt(14.0)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(1.0) * k + (1 - np.cos(1.0)) * (k @ k)
+
+
+FRAME_ROTATION = _frame_rotation()
+
+
+@keras.saving.register_keras_serializable(package="deeph_tf")
+class EnergyForceModel(keras.Model):
+    """E(3)-invariant energy, equivariant forces and virial.
+
+    Args:
+        elements: element symbols; species index = position.
+        irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis, radial_hidden,
+        avg_num_neighbors, convolution, parity: the backbone, as in ``HamiltonianModel``.
+        energy_hidden: hidden widths of the per-atom energy MLP (SiLU).
+        atom_energies: [n_species] reference energy per element, eV.
+        energy_scale: multiplies the MLP output, eV (the training forces' RMS).
+        compute_virial: also return the virial (one more gradient; off saves a little time).
+    """
+
+    def __init__(
+        self,
+        elements: Sequence[str],
+        irreps_hidden: str = PRESETS["light"]["irreps_hidden"],
+        num_blocks: int = 3,
+        lmax_sh: int = 4,
+        cutoff: float = 5.0,
+        num_radial_basis: int = 8,
+        radial_hidden: Sequence[int] = (64,),
+        avg_num_neighbors: float = 1.0,
+        convolution: str = "so2",
+        parity: bool = True,
+        energy_hidden: Sequence[int] = (64,),
+        atom_energies=None,
+        energy_scale: float = 1.0,
+        compute_virial: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, received: num_blocks={num_blocks}")
+        self.elements = [str(e) for e in elements]
+        self.irreps_hidden = Irreps(irreps_hidden).sort()[0].simplify()
+        if not parity:
+            self.irreps_hidden = _even(self.irreps_hidden).sort()[0].simplify()
+        self.num_blocks, self.lmax_sh = int(num_blocks), int(lmax_sh)
+        self.cutoff, self.num_radial_basis = float(cutoff), int(num_radial_basis)
+        self.radial_hidden = [int(u) for u in radial_hidden]
+        self.avg_num_neighbors, self.convolution, self.parity = float(avg_num_neighbors), convolution, bool(parity)
+        self.energy_hidden = [int(u) for u in energy_hidden]
+        n_species = len(self.elements)
+        shifts = np.zeros(n_species) if atom_energies is None else np.asarray(atom_energies, np.float64)
+        if shifts.shape != (n_species,):
+            raise ValueError(f"atom_energies needs one value per element ({n_species}), got shape {shifts.shape}")
+        self.atom_energies = shifts.tolist()
+        self.energy_scale = float(energy_scale)
+        self.compute_virial = bool(compute_virial)
+        if self.irreps_hidden.count("0e") == 0:
+            raise ValueError(f"irreps_hidden {self.irreps_hidden} has no 0e (invariant) channels for the energy head")
+        precise = build_backbone(self, self.irreps_hidden, last_edges=False)
+        self._n_scalars = self.irreps_hidden.count("0e")
+        self.energy_mlp = [
+            keras.layers.Dense(width, activation="silu", dtype=precise, name=f"energy_dense_{k}")
+            for k, width in enumerate(self.energy_hidden)
+        ]
+        self.energy_out = keras.layers.Dense(1, use_bias=False, dtype=precise, name="energy_out")
+
+    def build(self, *input_shapes):
+        self.built = True
+
+    def _scalar_slice(self) -> slice:
+        start = 0
+        for mul, ir in self.irreps_hidden:
+            if ir.l == 0 and ir.p == 1:
+                return slice(start, start + mul)
+            start += mul * ir.dim
+        raise ValueError("no 0e channels")  # excluded in __init__
+
+    def _energies(self, batch, positions, shift):
+        """(atom energies [N], structure energies [n_graphs]) in the precise dtype, eV."""
+        node, _, species, _, _ = run_backbone(self, batch, positions, shift, frame_rotation=FRAME_ROTATION)
+        hidden = tf.cast(node[:, self._scalar_slice()], self._precise_dtype)
+        for layer in self.energy_mlp:
+            hidden = layer(hidden)
+        dtype = self._precise_dtype
+        atom = self.energy_out(hidden)[:, 0] * tf.cast(self.energy_scale, dtype)
+        atom = atom + tf.gather(tf.constant(self.atom_energies, dtype), species)
+        if "node_valid" in batch:
+            atom = atom * tf.cast(batch["node_valid"], dtype)
+        n_graphs = tf.shape(batch["graph_valid"])[0] if "graph_valid" in batch else 1
+        node_graph = tf.cast(batch["node_graph"], tf.int32) if "node_graph" in batch else tf.zeros_like(species)
+        total = tf.math.unsorted_segment_sum(atom, node_graph, n_graphs + 1)[:n_graphs]
+        return atom, total
+
+    def call(self, batch, training=False):
+        dtype = self._precise_dtype
+        positions = tf.cast(batch[keys.POSITIONS], dtype)
+        shift = tf.cast(batch["edge_shift_vector"], dtype)
+        n_graphs = tf.shape(batch["graph_valid"])[0] if "graph_valid" in batch else 1
+        node_graph = tf.cast(batch["node_graph"], tf.int32) if "node_graph" in batch else tf.zeros_like(batch[keys.SPECIES])
+        edge_graph = tf.gather(node_graph, tf.cast(batch[keys.EDGE_SRC], tf.int32))
+        strain = tf.zeros([n_graphs + 1, 3, 3], dtype)
+        with tf.GradientTape(watch_accessed_variables=False, persistent=self.compute_virial) as tape:
+            tape.watch(positions)
+            tape.watch(strain)
+            deformation = tf.eye(3, dtype=dtype) + strain
+            strained_positions = tf.einsum("ni,nij->nj", positions, tf.gather(deformation, node_graph))
+            strained_shift = tf.einsum("ei,eij->ej", shift, tf.gather(deformation, edge_graph))
+            atom, energy = self._energies(batch, strained_positions, strained_shift)
+            total = tf.reduce_sum(energy)
+        gradient = tape.gradient(total, positions, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        out = {"energy": energy, "atom_energy": atom, "forces": -tf.convert_to_tensor(gradient)}
+        if self.compute_virial:
+            dstrain = tape.gradient(total, strain, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            out["virial"] = -tf.convert_to_tensor(dstrain)[:n_graphs]
+            del tape
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            elements=self.elements,
+            irreps_hidden=str(self.irreps_hidden),
+            num_blocks=self.num_blocks,
+            lmax_sh=self.lmax_sh,
+            cutoff=self.cutoff,
+            num_radial_basis=self.num_radial_basis,
+            radial_hidden=self.radial_hidden,
+            avg_num_neighbors=self.avg_num_neighbors,
+            convolution=self.convolution,
+            parity=self.parity,
+            energy_hidden=self.energy_hidden,
+            atom_energies=self.atom_energies,
+            energy_scale=self.energy_scale,
+            compute_virial=self.compute_virial,
+        )
+        return config

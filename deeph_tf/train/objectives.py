@@ -1,0 +1,154 @@
+"""What a training run minimizes and reports: one objective per kind of target.
+
+An objective gives the loss of a batch (and the count it is a mean over, for exact
+data-parallel averaging), per-batch *sums* from which metrics are finished after summing
+over batches and workers (reduce, then divide), and the lcurve metric names.
+
+- :class:`BlockObjective`: operator targets (Hamiltonian, overlap, density matrix), masked
+  block entries: loss ``mae|mse|huber|wmae``; metrics ``loss``, ``mae`` (+ ``mae_gauge`` for
+  the Hamiltonian), in the target's unit (eV).
+- :class:`EnergyForceObjective`: DeePMD-kit's ``ener`` loss,
+  ``pref_e * <(dE/N)^2> + pref_f * <|dF|^2>/3 + pref_v * <(dW/N)^2>/9``, each prefactor
+  following the learning rate, ``pref(t) = limit + (start - limit) * lr(t) / start_lr``;
+  metrics ``loss``, ``rmse_e`` (eV/atom), ``rmse_f`` (eV/Angstrom) and, when the virial is
+  trained, ``rmse_v`` (eV/atom).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Mapping
+
+import tensorflow as tf
+
+from deeph_tf.data import keys
+from deeph_tf.train.losses import masked_loss, masked_mae
+
+
+class BlockObjective:
+    """Masked block-entry loss and MAE metrics of one operator target."""
+
+    def __init__(self, loss: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False):
+        self.kind, self.operator, self.huber_delta, self.gauge = loss, operator, huber_delta, gauge
+
+    @property
+    def metric_names(self) -> List[str]:
+        return ["loss", "mae"] + (["mae_gauge"] if self.operator == "hamiltonian" else [])
+
+    @property
+    def sum_names(self) -> List[str]:
+        return ["abs_error_sum", "count", "loss", "batches"] + (["abs_error_sum_gauge"] if self.operator == "hamiltonian" else [])
+
+    def loss(self, prediction, batch, return_count: bool = False):
+        return masked_loss(prediction, batch, self.kind, self.operator, self.huber_delta, self.gauge, return_count=return_count)
+
+    def metric_sums(self, prediction, batch) -> Dict[str, tf.Tensor]:
+        abs_sum, count = masked_mae(prediction, batch, self.operator)
+        metrics = {"abs_error_sum": abs_sum, "count": count}
+        if self.operator == "hamiltonian" and "edge_overlap" in batch:
+            metrics["abs_error_sum_gauge"], _ = masked_mae(prediction, batch, self.operator, gauge=True)
+        return metrics
+
+    def finish(self, total: Mapping[str, float]) -> Dict[str, float]:
+        count = max(total["count"], 1.0)
+        out = {"loss": total["loss"] / max(total["batches"], 1.0), "mae": total["abs_error_sum"] / count}
+        if "abs_error_sum_gauge" in total:
+            out["mae_gauge"] = total["abs_error_sum_gauge"] / count
+        return out
+
+    def update(self, lr: float) -> None:
+        """Nothing follows the learning rate here."""
+
+
+class EnergyForceObjective:
+    """DeePMD-kit's energy/force(/virial) loss with learning-rate-following prefactors.
+
+    Args:
+        loss_config: the normalized ``loss`` section (start_pref_e, limit_pref_e, ...).
+        start_lr: the schedule's starting learning rate.
+        has_virial: whether any training structure has a virial label.
+    """
+
+    def __init__(self, loss_config: Mapping, start_lr: float, has_virial: bool = False):
+        self.start = [float(loss_config[f"start_pref_{k}"]) for k in "efv"]
+        self.limit = [float(loss_config[f"limit_pref_{k}"]) for k in "efv"]
+        self.start_lr = float(start_lr)
+        self.use_virial = bool(has_virial and (self.start[2] > 0 or self.limit[2] > 0))
+        self.prefactors = tf.Variable(self.start, trainable=False, dtype=tf.float64, name="ener_prefactors")
+
+    @property
+    def metric_names(self) -> List[str]:
+        return ["loss", "rmse_e", "rmse_f"] + (["rmse_v"] if self.use_virial else [])
+
+    @property
+    def sum_names(self) -> List[str]:
+        return ["loss", "batches", "sq_e", "abs_e", "n_e", "sq_f", "abs_f", "n_f", "sq_v", "n_v"]
+
+    def update(self, lr: float) -> None:
+        """Prefactors for the learning rate ``lr`` (DeePMD: linear in lr / start_lr)."""
+        ratio = lr / self.start_lr if self.start_lr > 0 else 0.0
+        self.prefactors.assign([lim + (s - lim) * ratio for s, lim in zip(self.start, self.limit)])
+
+    def prefactors_at(self, lr: float) -> List[float]:
+        ratio = lr / self.start_lr if self.start_lr > 0 else 0.0
+        return [lim + (s - lim) * ratio for s, lim in zip(self.start, self.limit)]
+
+    @staticmethod
+    def _terms(prediction, batch):
+        """Squared and absolute errors per structure (energy, virial) and per atom (forces)."""
+        energy = prediction["energy"]
+        dtype = energy.dtype
+        graph_valid = tf.cast(batch["graph_valid"], dtype)
+        node_valid = tf.cast(batch["node_valid"], dtype)
+        n_graphs = tf.shape(graph_valid)[0]
+        node_graph = tf.cast(batch["node_graph"], tf.int32)
+        natoms = tf.math.unsorted_segment_sum(node_valid, node_graph, n_graphs + 1)[:n_graphs]
+        natoms = tf.maximum(natoms, 1.0)
+        de = (energy - tf.cast(batch[keys.ENERGY], dtype)) / natoms * graph_valid  # eV/atom
+        df = (prediction["forces"] - tf.cast(batch[keys.FORCES], dtype)) * node_valid[:, None]  # eV/A
+        terms = {"de": de, "df": df, "n_e": tf.reduce_sum(graph_valid), "n_f": 3.0 * tf.reduce_sum(node_valid)}
+        if "virial" in prediction:
+            virial_valid = tf.cast(batch[keys.VIRIAL_VALID], dtype) * graph_valid
+            dv = (prediction["virial"] - tf.cast(batch[keys.VIRIAL], dtype)) / natoms[:, None, None] * virial_valid[:, None, None]
+            terms.update(dv=dv, n_v=9.0 * tf.reduce_sum(virial_valid))
+        return terms
+
+    def loss(self, prediction, batch, return_count: bool = False):
+        terms = self._terms(prediction, batch)
+        dtype = terms["de"].dtype
+        pref = tf.cast(self.prefactors, dtype)
+        l2_e = tf.reduce_sum(tf.square(terms["de"])) / tf.maximum(terms["n_e"], 1.0)
+        l2_f = tf.reduce_sum(tf.square(terms["df"])) / tf.maximum(terms["n_f"], 1.0)
+        loss = pref[0] * l2_e + pref[1] * l2_f
+        if self.use_virial and "dv" in terms:
+            loss = loss + pref[2] * tf.reduce_sum(tf.square(terms["dv"])) / tf.maximum(terms["n_v"], 1.0)
+        return (loss, tf.maximum(terms["n_e"], 1.0)) if return_count else loss
+
+    def metric_sums(self, prediction, batch) -> Dict[str, tf.Tensor]:
+        terms = self._terms(prediction, batch)
+        out = {
+            "sq_e": tf.reduce_sum(tf.square(terms["de"])), "abs_e": tf.reduce_sum(tf.abs(terms["de"])), "n_e": terms["n_e"],
+            "sq_f": tf.reduce_sum(tf.square(terms["df"])), "abs_f": tf.reduce_sum(tf.abs(terms["df"])), "n_f": terms["n_f"],
+        }
+        zero = tf.zeros((), terms["de"].dtype)
+        out["sq_v"] = tf.reduce_sum(tf.square(terms["dv"])) if "dv" in terms else zero
+        out["n_v"] = terms.get("n_v", zero)
+        return out
+
+    def finish(self, total: Mapping[str, float]) -> Dict[str, float]:
+        out = {
+            "loss": total["loss"] / max(total["batches"], 1.0),
+            "rmse_e": math.sqrt(total["sq_e"] / max(total["n_e"], 1.0)),
+            "rmse_f": math.sqrt(total["sq_f"] / max(total["n_f"], 1.0)),
+        }
+        if self.use_virial:
+            out["rmse_v"] = math.sqrt(total["sq_v"] / max(total["n_v"], 1.0))
+        return out
+
+
+def build_objective(config: Mapping, start_lr: float, has_virial: bool = False):
+    """The objective of a normalized input (model.target and the loss section)."""
+    loss = config["loss"]
+    target = config["model"]["target"]
+    if target == "energy_force":
+        return EnergyForceObjective(loss, start_lr, has_virial)
+    return BlockObjective(loss["type"], target, loss["huber_delta"], config["model"]["standardize_gauge"])
