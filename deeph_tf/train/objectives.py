@@ -10,8 +10,8 @@ over batches and workers (reduce, then divide), and the lcurve metric names.
 - :class:`EnergyForceObjective`: DeePMD-kit's ``ener`` loss,
   ``pref_e * <(dE/N)^2> + pref_f * <|dF|^2>/3 + pref_v * <(dW/N)^2>/9``, each prefactor
   following the learning rate, ``pref(t) = limit + (start - limit) * lr(t) / start_lr``;
-  metrics ``loss``, ``rmse_e`` (eV/atom), ``rmse_f`` (eV/Angstrom) and, when the virial is
-  trained, ``rmse_v`` (eV/atom).
+  metrics ``loss``, ``rmse_e`` (eV/atom), ``rmse_f`` (eV/Angstrom), ``rmse_v`` (eV/atom) when
+  the virial is trained (DeePMD's lcurve columns), then ``mae_e`` and ``mae_f``.
 """
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ class EnergyForceObjective:
 
     @property
     def metric_names(self) -> List[str]:
-        return ["loss", "rmse_e", "rmse_f"] + (["rmse_v"] if self.use_virial else [])
+        """DeePMD's columns (loss, rmse_e, rmse_f, rmse_v when trained), then mae_e and mae_f."""
+        return ["loss", "rmse_e", "rmse_f"] + (["rmse_v"] if self.use_virial else []) + ["mae_e", "mae_f"]
 
     @property
     def sum_names(self) -> List[str]:
@@ -142,6 +143,8 @@ class EnergyForceObjective:
         }
         if self.use_virial:
             out["rmse_v"] = math.sqrt(total["sq_v"] / max(total["n_v"], 1.0))
+        out["mae_e"] = total["abs_e"] / max(total["n_e"], 1.0)
+        out["mae_f"] = total["abs_f"] / max(total["n_f"], 1.0)
         return out
 
 

@@ -75,7 +75,7 @@ def trained(tmp_path_factory):
 def test_lcurve_columns_are_deepmd_energy_force(trained):
     data = np.genfromtxt(trained / "lcurve.out", names=True)
     assert list(data.dtype.names) == ["step", "loss_val", "loss_trn", "rmse_e_val", "rmse_e_trn", "rmse_f_val",
-                                      "rmse_f_trn", "lr"]
+                                      "rmse_f_trn", "mae_e_val", "mae_e_trn", "mae_f_val", "mae_f_trn", "lr"]
     assert [int(s) for s in data["step"]] == [0, 4, 8, 12]
     assert data["rmse_f_val"][-1] < data["rmse_f_val"][0]  # it learns the forces (validation: 3 structures)
     out = json.loads((trained / "out.json").read_text())
@@ -109,7 +109,8 @@ def test_report_numbers_match_lcurve(trained):
         step = int(row[header.index("step")])
         source = int(row[header.index("lcurve step")])
         assert source == max(s for s in by_step if s <= step)
-        for name in ("loss_val", "loss_trn", "rmse_e_val", "rmse_e_trn", "rmse_f_val", "rmse_f_trn", "lr"):
+        for name in ("loss_val", "loss_trn", "rmse_e_val", "rmse_e_trn", "rmse_f_val", "rmse_f_trn", "mae_e_val",
+                     "mae_e_trn", "lr"):
             assert row[header.index(name)] == by_step[source][name], (name, step)
     # Final metrics vs targets: one met, one not.
     assert re.search(r"`rmse_f` \| [^|]+ \| 100 \| eV/A \| met", text)
