@@ -82,3 +82,46 @@ def atomic_write_text(target: "os.PathLike[str] | str", text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically (see :func:`atomic_path`)."""
     with atomic_path(target) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_folder(target: "os.PathLike[str] | str") -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces the folder ``target`` atomically.
+
+    The staging folder is a hidden sibling of ``target``. An existing ``target`` is moved
+    aside, the staging folder renamed into place, then the old one removed (restored if the
+    rename fails). On an exception the staging folder is removed and ``target`` is untouched,
+    so a half-written folder never carries the final name.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        os.chmod(staging, 0o777 & ~_current_umask())
+        yield staging
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        if old is not None:
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(target.parent)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

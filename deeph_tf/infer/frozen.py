@@ -44,8 +44,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Union
 
@@ -99,55 +97,55 @@ def make_predict_function(model):
     if is_energy_model(model):
         return _make_energy_function(model, float_dtype, table)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.int32, "atomic_numbers"),
-        tf.TensorSpec([None, 3], float_dtype, "positions"),
-        tf.TensorSpec([3, 3], float_dtype, "lattice"),
-        tf.TensorSpec([None], tf.int32, "edge_src"),
-        tf.TensorSpec([None], tf.int32, "edge_dst"),
-        tf.TensorSpec([None, 3], tf.int32, "edge_shift"),
-        tf.TensorSpec([None], tf.int32, "edge_reverse"),
-    ])
+    @tf.function(input_signature=_input_signature(float_dtype, INPUT_NAMES))
     def predict(atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift, edge_reverse):
-        species = tf.gather(table, atomic_numbers)
-        tf.debugging.assert_non_negative(species, message="an atomic number the model was not trained on")
-        inputs = {
-            keys.SPECIES: species,
-            keys.POSITIONS: positions,
-            keys.EDGE_SRC: edge_src,
-            keys.EDGE_DST: edge_dst,
-            keys.EDGE_REVERSE: edge_reverse,
-            "edge_shift_vector": tf.matmul(tf.cast(edge_shift, float_dtype), lattice),
-        }
+        inputs = _model_inputs(table, float_dtype, atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift)
+        inputs[keys.EDGE_REVERSE] = edge_reverse
         out = model(inputs, training=False)
         return {"node_blocks": out["node"], "edge_blocks": out["edge"]}
 
     return predict
 
 
-def _make_energy_function(model, float_dtype, table):
+def _input_signature(float_dtype, names):
+    """TensorSpecs of the signature inputs ``names`` (a prefix of :data:`INPUT_NAMES`)."""
+    import tensorflow as tf
+
+    specs = {
+        "atomic_numbers": tf.TensorSpec([None], tf.int32, "atomic_numbers"),
+        "positions": tf.TensorSpec([None, 3], float_dtype, "positions"),
+        "lattice": tf.TensorSpec([3, 3], float_dtype, "lattice"),
+        "edge_src": tf.TensorSpec([None], tf.int32, "edge_src"),
+        "edge_dst": tf.TensorSpec([None], tf.int32, "edge_dst"),
+        "edge_shift": tf.TensorSpec([None, 3], tf.int32, "edge_shift"),
+        "edge_reverse": tf.TensorSpec([None], tf.int32, "edge_reverse"),
+    }
+    return [specs[name] for name in names]
+
+
+def _model_inputs(table, float_dtype, atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift) -> dict:
+    """The model's input dict of one structure (species from atomic numbers, shifts in Angstrom)."""
     import tensorflow as tf
 
     from deeph_tf.data import keys
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.int32, "atomic_numbers"),
-        tf.TensorSpec([None, 3], float_dtype, "positions"),
-        tf.TensorSpec([3, 3], float_dtype, "lattice"),
-        tf.TensorSpec([None], tf.int32, "edge_src"),
-        tf.TensorSpec([None], tf.int32, "edge_dst"),
-        tf.TensorSpec([None, 3], tf.int32, "edge_shift"),
-    ])
+    species = tf.gather(table, atomic_numbers)
+    tf.debugging.assert_non_negative(species, message="an atomic number the model was not trained on")
+    return {
+        keys.SPECIES: species,
+        keys.POSITIONS: positions,
+        keys.EDGE_SRC: edge_src,
+        keys.EDGE_DST: edge_dst,
+        "edge_shift_vector": tf.matmul(tf.cast(edge_shift, float_dtype), lattice),
+    }
+
+
+def _make_energy_function(model, float_dtype, table):
+    import tensorflow as tf
+
+    @tf.function(input_signature=_input_signature(float_dtype, ENERGY_INPUT_NAMES))
     def predict(atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift):
-        species = tf.gather(table, atomic_numbers)
-        tf.debugging.assert_non_negative(species, message="an atomic number the model was not trained on")
-        inputs = {
-            keys.SPECIES: species,
-            keys.POSITIONS: positions,
-            keys.EDGE_SRC: edge_src,
-            keys.EDGE_DST: edge_dst,
-            "edge_shift_vector": tf.matmul(tf.cast(edge_shift, float_dtype), lattice),
-        }
+        inputs = _model_inputs(table, float_dtype, atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift)
         out = model(inputs, training=False)
         return {"energy": out["energy"][0], "atom_energy": out["atom_energy"], "forces": out["forces"],
                 "virial": out["virial"][0] if "virial" in out else tf.zeros([3, 3], float_dtype)}
@@ -179,22 +177,12 @@ def freeze_model(model, layout: Mapping, metadata: Mapping[str, Any], output: Pa
     module.model_variables = [v.value for v in model.weights]  # model.weights order, for init-frz-model
     module.metadata = tf.Variable(json.dumps(meta), trainable=False, dtype=tf.string)
     module.predict = make_predict_function(model)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
-    try:
+    from deeph_tf.atomic_io import atomic_folder
+
+    with atomic_folder(output) as staging:
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE: module.predict})
         (staging / METADATA_NAME).write_text(json.dumps(meta, indent=1) + "\n")
         (staging / LAYOUT_NAME).write_text(json.dumps(dict(layout), indent=1) + "\n")
-        if output.exists():
-            old = output.with_name(f".{output.name}.old-{os.getpid()}")
-            os.replace(output, old)
-            os.replace(staging, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("froze the model into %s", output)
     return output
 

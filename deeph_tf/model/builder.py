@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 AUTO_CUTOFF_MARGIN = 0.5
 
 
-def resolve_model_options(model_config: Mapping, statistics: TargetStatistics) -> dict:
-    """Preset values overridden by every non-null key; cutoff "auto" from the statistics."""
+def preset_options(model_config: Mapping) -> dict:
+    """The preset's backbone options with every non-null key of ``model_config`` overriding."""
     preset = model_config.get("preset") or "light"
     if preset not in PRESETS:
         raise ValueError(f"model.preset: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
@@ -24,6 +24,12 @@ def resolve_model_options(model_config: Mapping, statistics: TargetStatistics) -
     for key in ("irreps_hidden", "num_blocks", "lmax_sh", "num_radial_basis", "radial_hidden"):
         if model_config.get(key) is not None:
             options[key] = model_config[key]
+    return options
+
+
+def resolve_model_options(model_config: Mapping, statistics: TargetStatistics) -> dict:
+    """Preset values overridden by every non-null key; cutoff "auto" from the statistics."""
+    options = preset_options(model_config)
     cutoff = model_config.get("cutoff", "auto")
     if cutoff == "auto":
         cutoff = statistics.max_edge_length + AUTO_CUTOFF_MARGIN
@@ -83,13 +89,7 @@ def build_energy_model(model_config: Mapping, statistics: Mapping, cutoff: float
     """The force-field model for the ``energy_statistics`` of a force-field graph index."""
     from deeph_tf.model.energy import EnergyForceModel
 
-    preset = model_config.get("preset") or "light"
-    if preset not in PRESETS:
-        raise ValueError(f"model.preset: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    options = dict(PRESETS[preset])
-    for key in ("irreps_hidden", "num_blocks", "lmax_sh", "num_radial_basis", "radial_hidden"):
-        if model_config.get(key) is not None:
-            options[key] = model_config[key]
+    options = preset_options(model_config)
     return EnergyForceModel(
         statistics["elements"],
         cutoff=float(cutoff),

@@ -24,8 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeph_tf.data import keys
-from deeph_tf.model.network import PRESETS, _even, build_backbone, run_backbone
-from deeph_tf.so3.irreps import Irreps
+from deeph_tf.model.network import PRESETS, backbone_config, build_backbone, run_backbone, set_backbone_options
 
 #: A fixed rotation (about the axis (1, 2, 3)/|.|, 1 rad) applied before the edge-frame angles are
 #: taken: their pole then lies along an irrational direction instead of the z axis, where lattice
@@ -72,16 +71,8 @@ class EnergyForceModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, received: num_blocks={num_blocks}")
-        self.elements = [str(e) for e in elements]
-        self.irreps_hidden = Irreps(irreps_hidden).sort()[0].simplify()
-        if not parity:
-            self.irreps_hidden = _even(self.irreps_hidden).sort()[0].simplify()
-        self.num_blocks, self.lmax_sh = int(num_blocks), int(lmax_sh)
-        self.cutoff, self.num_radial_basis = float(cutoff), int(num_radial_basis)
-        self.radial_hidden = [int(u) for u in radial_hidden]
-        self.avg_num_neighbors, self.convolution, self.parity = float(avg_num_neighbors), convolution, bool(parity)
+        set_backbone_options(self, elements, irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis,
+                             radial_hidden, avg_num_neighbors, convolution, parity)
         self.energy_hidden = [int(u) for u in energy_hidden]
         n_species = len(self.elements)
         shifts = np.zeros(n_species) if atom_energies is None else np.asarray(atom_energies, np.float64)
@@ -153,20 +144,6 @@ class EnergyForceModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            elements=self.elements,
-            irreps_hidden=str(self.irreps_hidden),
-            num_blocks=self.num_blocks,
-            lmax_sh=self.lmax_sh,
-            cutoff=self.cutoff,
-            num_radial_basis=self.num_radial_basis,
-            radial_hidden=self.radial_hidden,
-            avg_num_neighbors=self.avg_num_neighbors,
-            convolution=self.convolution,
-            parity=self.parity,
-            energy_hidden=self.energy_hidden,
-            atom_energies=self.atom_energies,
-            energy_scale=self.energy_scale,
-            compute_virial=self.compute_virial,
-        )
+        config.update(backbone_config(self), energy_hidden=self.energy_hidden, atom_energies=self.atom_energies,
+                      energy_scale=self.energy_scale, compute_virial=self.compute_virial)
         return config

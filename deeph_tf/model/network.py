@@ -58,6 +58,31 @@ def last_block_irreps(irreps_hidden: Irreps, needed: Irreps) -> Irreps:
     return (irreps_hidden + Irreps([(m, ir) for ir, m in extra.items()])).sort()[0].simplify()
 
 
+def set_backbone_options(model, elements, irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis, radial_hidden,
+                         avg_num_neighbors, convolution, parity) -> None:
+    """Check and store the backbone's options on ``model`` (the attributes :func:`build_backbone` reads)."""
+    if num_blocks < 1:
+        raise ValueError(f"num_blocks must be >= 1, received: num_blocks={num_blocks}")
+    model.elements = [str(e) for e in elements]
+    model.irreps_hidden = Irreps(irreps_hidden).sort()[0].simplify()
+    if not parity:
+        model.irreps_hidden = _even(model.irreps_hidden).sort()[0].simplify()
+    model.num_blocks, model.lmax_sh = int(num_blocks), int(lmax_sh)
+    model.cutoff, model.num_radial_basis = float(cutoff), int(num_radial_basis)
+    model.radial_hidden = [int(u) for u in radial_hidden]
+    model.avg_num_neighbors, model.convolution, model.parity = float(avg_num_neighbors), convolution, bool(parity)
+
+
+def backbone_config(model) -> dict:
+    """The backbone's part of ``get_config()`` (the arguments of :func:`set_backbone_options`)."""
+    return dict(
+        elements=model.elements, irreps_hidden=str(model.irreps_hidden), num_blocks=model.num_blocks,
+        lmax_sh=model.lmax_sh, cutoff=model.cutoff, num_radial_basis=model.num_radial_basis,
+        radial_hidden=model.radial_hidden, avg_num_neighbors=model.avg_num_neighbors,
+        convolution=model.convolution, parity=model.parity,
+    )
+
+
 def build_backbone(model, irreps_last: Irreps, last_edges: bool = True):
     """Create the shared message-passing layers on ``model`` (a Keras model with the backbone
     attributes irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis, radial_hidden,
@@ -174,17 +199,9 @@ class HamiltonianModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, received: num_blocks={num_blocks}")
-        self.elements = [str(e) for e in elements]
+        set_backbone_options(self, elements, irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis,
+                             radial_hidden, avg_num_neighbors, convolution, parity)
         self.common_shells = [int(l) for l in common_shells]
-        self.irreps_hidden = Irreps(irreps_hidden).sort()[0].simplify()
-        if not parity:
-            self.irreps_hidden = _even(self.irreps_hidden).sort()[0].simplify()
-        self.num_blocks, self.lmax_sh = int(num_blocks), int(lmax_sh)
-        self.cutoff, self.num_radial_basis = float(cutoff), int(num_radial_basis)
-        self.radial_hidden = [int(u) for u in radial_hidden]
-        self.avg_num_neighbors, self.convolution, self.parity = float(avg_num_neighbors), convolution, bool(parity)
         self.symmetrize = bool(symmetrize)
         self._statistics = {
             "node_scale": None if node_scale is None else np.asarray(node_scale).tolist(),
@@ -218,19 +235,6 @@ class HamiltonianModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            elements=self.elements,
-            common_shells=self.common_shells,
-            irreps_hidden=str(self.irreps_hidden),
-            num_blocks=self.num_blocks,
-            lmax_sh=self.lmax_sh,
-            cutoff=self.cutoff,
-            num_radial_basis=self.num_radial_basis,
-            radial_hidden=self.radial_hidden,
-            avg_num_neighbors=self.avg_num_neighbors,
-            convolution=self.convolution,
-            parity=self.parity,
-            symmetrize=self.symmetrize,
-            **self._statistics,
-        )
+        config.update(backbone_config(self), common_shells=self.common_shells, symmetrize=self.symmetrize,
+                      **self._statistics)
         return config

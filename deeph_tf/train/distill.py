@@ -27,8 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -123,9 +121,9 @@ def label_with_teacher(config: Mapping) -> Tuple[str, Optional[str]]:
     from deeph_tf.infer.predict import Predictor
 
     teacher = Predictor.load(section["teacher"])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=cache.parent if str(cache.parent) else ".", prefix=f".{cache.name}.", suffix=".tmp"))
-    try:
+    from deeph_tf.atomic_io import atomic_folder
+
+    with atomic_folder(cache) as staging:
         if energy:
             n = _label_frames(config, teacher, staging / "deepmd")
         else:
@@ -134,16 +132,6 @@ def label_with_teacher(config: Mapping) -> Tuple[str, Optional[str]]:
             "format": FORMAT, "fingerprint": fingerprint, "teacher": str(section["teacher"]),
             "target": target, "structures": n, "systems": section["systems"],
         }, indent=1) + "\n")
-        if cache.exists():
-            old = cache.with_name(f".{cache.name}.old-{os.getpid()}")
-            os.replace(cache, old)
-            os.replace(staging, cache)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, cache)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("distillation: the teacher %s labelled %d structures into %s", section["teacher"], n, cache)
     return systems, fmt
 
