@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Optional, Dict, List
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class DatasetSummary:
     edges: List[int]
     per_structure: Dict[str, tuple] = field(default_factory=dict)  # id -> (atoms, edges, total, masked)
     problems: List[str] = field(default_factory=list)
+    #: For force-field graph sets: cutoff (A), energy statistics of the training subset.
+    force_field: Optional[dict] = None
 
     def output_irreps(self, parity: bool = True) -> Irreps:
         irreps = self.layout.output_irreps
@@ -47,6 +49,22 @@ class DatasetSummary:
 
     def format(self) -> str:
         edges = np.asarray(self.edges) if self.edges else np.zeros(1)
+        if self.force_field is not None:
+            stats = self.force_field.get("energy_statistics", {})
+            energies = ", ".join(f"{e} {v:.6g}" for e, v in zip(stats.get("elements", []), stats.get("atom_energies", [])))
+            lines = [
+                f"source:                {self.source}",
+                f"structures:            {self.structures} (force-field graphs, radius {self.force_field['cutoff']:g} A)",
+                f"elements:              {' '.join(self.elements)}",
+                f"reference energies:    {energies} (eV per atom, least squares over the training set)",
+                f"force RMS:             {stats.get('force_rms', float('nan')):.4g} eV/A; per-atom energy residual RMS "
+                f"{stats.get('energy_residual_rms_per_atom', float('nan')):.4g} eV",
+                f"edges per structure:   min {int(edges.min())}, median {float(np.median(edges)):g}, max {int(edges.max())}",
+            ]
+            if self.problems:
+                lines.append(f"problems ({len(self.problems)}):")
+                lines.extend(f"  {p}" for p in self.problems)
+            return "\n".join(lines)
         lines = [
             f"source:                {self.source}",
             f"structures:            {self.structures}",
@@ -114,4 +132,6 @@ def summarize_index(graph_dir) -> DatasetSummary:
         entries_masked=sum(s["entries_masked"] for s in shards),
         edges=[e for s in shards for e in s["n_edges"]],
         problems=[f"skipped {s['structure']}: {s['error']}" for s in index.get("skipped", [])],
+        force_field={"cutoff": index["cutoff"], "energy_statistics": index.get("energy_statistics", {})}
+        if "cutoff" in index else None,
     )

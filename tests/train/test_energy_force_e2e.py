@@ -80,6 +80,10 @@ def test_lcurve_columns_are_deepmd_energy_force(trained):
     assert data["rmse_f_val"][-1] < data["rmse_f_val"][0]  # it learns the forces (validation: 3 structures)
     out = json.loads((trained / "out.json").read_text())
     assert out["loss"]["type"] == "ener" and out["loss"]["start_pref_f"] == 1000.0
+    from deeph_tf.data.inspect import summarize_index
+
+    summary = summarize_index(trained / "graphs").format()
+    assert "16 (force-field graphs, radius 4 A)" in summary and "force RMS" in summary
 
 
 def _report_table(text: str):
@@ -201,6 +205,27 @@ def test_restart_continues(trained, tmp_path):
         os.chdir(cwd)
     steps = [int(s) for s in np.genfromtxt(folder / "lcurve.out", names=True)["step"]]
     assert steps == [0, 4, 8, 12, 16]
+
+
+def test_init_frz_model_starts_from_the_frozen_force_field(trained, tmp_path):
+    import h5py
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        write_input(tmp_path, numb_steps=0, disp_freq=1, save_freq=1)
+        assert dtrain("input.json", "-f", str(trained / "frozen_ff")) == 0
+    finally:
+        os.chdir(cwd)
+    from deeph_tf.infer.frozen import load_frozen_weights
+    from deeph_tf.train.checkpoint import read_checkpoint
+
+    _, frozen = load_frozen_weights(trained / "frozen_ff")
+    ckpt = read_checkpoint(tmp_path / "model.ckpt-0.h5")
+    assert ckpt.step == 0 and len(ckpt.model_weights) == len(frozen)
+    for a, b in zip(ckpt.model_weights, frozen):
+        np.testing.assert_array_equal(a, b)
+    assert h5py.is_hdf5(tmp_path / "model.ckpt-0.h5")
 
 
 def test_deepmd_npy_system_written_by_dpdata_trains(tmp_path):
