@@ -141,8 +141,8 @@ class EnergyForceObjective:
             "rmse_e": math.sqrt(total["sq_e"] / max(total["n_e"], 1.0)),
             "rmse_f": math.sqrt(total["sq_f"] / max(total["n_f"], 1.0)),
         }
-        if self.use_virial:
-            out["rmse_v"] = math.sqrt(total["sq_v"] / max(total["n_v"], 1.0))
+        if self.use_virial:  # NaN where no structure of these batches has a virial label
+            out["rmse_v"] = math.sqrt(total["sq_v"] / total["n_v"]) if total["n_v"] > 0 else math.nan
         out["mae_e"] = total["abs_e"] / max(total["n_e"], 1.0)
         out["mae_f"] = total["abs_f"] / max(total["n_f"], 1.0)
         return out

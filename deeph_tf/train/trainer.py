@@ -258,7 +258,7 @@ def train(
             if (step % disp_freq == 0 or step == numb_steps) and not (restart and step == start_step):
                 train_metrics = evaluate(iter([batch]), 1)
                 valid_metrics = evaluate(valid_iter, numb_btch) if has_validation else None
-                if not all(math.isfinite(v) for v in train_metrics.values()):
+                if not math.isfinite(train_metrics["loss"]):
                     raise TrainingDiverged(f"step {step}: training loss is {train_metrics['loss']}")
                 if lcurve is not None:
                     lcurve.write(step, valid_metrics, train_metrics, lr)

@@ -265,7 +265,9 @@ def test_force_field_distillation_end_to_end(trained, tmp_path):
     try:
         distillation = {"teacher": str(trained / "frozen_ff"), "systems": str(FIXTURE), "dft_weight": 0.5,
                         "cache_dir": "teacher_labels"}
-        write_input(tmp_path, numb_steps=4, disp_freq=2, save_freq=4, distillation=distillation)
+        # The teacher's labels of these (periodic-box) structures carry virials: train them too.
+        write_input(tmp_path, numb_steps=4, disp_freq=2, save_freq=4, distillation=distillation,
+                    loss={"start_pref_v": 0.02, "limit_pref_v": 1.0})
         assert dtrain("input.json") == 0
         labels = json.loads((tmp_path / "teacher_labels" / "labels.json").read_text())
         stamp = (tmp_path / "teacher_labels" / "labels.json").stat().st_mtime_ns
@@ -283,8 +285,12 @@ def test_force_field_distillation_end_to_end(trained, tmp_path):
     cached = read_labeled_frames(tmp_path / "teacher_labels" / "deepmd")
     _, frame = cached[0]
     np.testing.assert_allclose(teacher.predict_frame(frame)["forces"], frame.forces, atol=1e-8)
+    np.testing.assert_allclose(teacher.predict_frame(frame)["virial"], frame.virial, atol=1e-8)
     index = json.loads((tmp_path / "graphs" / "index.json").read_text())
     assert index["split_sizes"]["train"] == 10 + 16  # teacher labels are training data only
+    assert index["subsets"]["train"]["counts"]["virials"] == 16  # the DFT molecules have none
+    names = np.genfromtxt(tmp_path / "lcurve.out", names=True).dtype.names
+    assert "rmse_v_val" in names and "rmse_v_trn" in names
     record = json.loads((tmp_path / "training_record.json").read_text())
     names = [c["name"] for c in record["comparisons"]]
     assert names == ["student vs teacher", "student vs DFT", "teacher vs DFT"]
