@@ -118,9 +118,10 @@ def load_labeled_systems(systems, fmt: Optional[str] = None, data_dir_depth: Opt
     seen: Dict[str, str] = {}
     for path in paths:
         frames = read_labeled_frames(path, fmt=fmt, data_dir_depth=data_dir_depth, require_labels=require_labels)
+        # DeepH folders keep their ids (as for Hamiltonians); dpdata frames get the system path.
+        is_deeph = bool(frames) and (Path(frames[0][1].name) / "POSCAR").is_file()
         named = []
         for sid, frame in frames:
-            is_deeph = (Path(path) / "POSCAR").is_file() or (Path(frame.name) / "POSCAR").is_file()
             full = sid if is_deeph else f"{Path(path).as_posix().rstrip('/')}/{sid}"
             if full in seen and seen[full] != path:
                 raise ValueError(f"structure id {full!r} appears in {seen[full]} and {path}; ids must be unique across systems")

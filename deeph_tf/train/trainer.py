@@ -255,6 +255,7 @@ def train(
     try:
         while True:
             lr = schedule.lr(step)
+            objective.update(lr)  # loss prefactors that follow the lr (ener), for display and the step
             if (step % disp_freq == 0 or step == numb_steps) and not (restart and step == start_step):
                 train_metrics = evaluate(iter([batch]), 1)
                 valid_metrics = evaluate(valid_iter, numb_btch) if has_validation else None
@@ -278,7 +279,6 @@ def train(
                 epochs.finish(step)
                 break
             optimizer.learning_rate.assign(lr * lr_scale)
-            objective.update(lr)
             out = steps.train(batch)
             loss_value = float(out["loss"])
             if not math.isfinite(loss_value):
