@@ -59,13 +59,18 @@ class DatasetSummary:
                 f"reference energies:    {energies} (eV per atom, least squares over the training set)",
                 f"force RMS:             {stats.get('force_rms', float('nan')):.4g} eV/A; per-atom energy residual RMS "
                 f"{stats.get('energy_residual_rms_per_atom', float('nan')):.4g} eV",
-                f"edges per structure:   min {int(edges.min())}, median {float(np.median(edges)):g}, max {int(edges.max())}",
             ]
-            if self.problems:
-                lines.append(f"problems ({len(self.problems)}):")
-                lines.extend(f"  {p}" for p in self.problems)
-            return "\n".join(lines)
-        lines = [
+        else:
+            lines = self._block_lines()
+        lines.append(f"edges per structure:   min {int(edges.min())}, median {float(np.median(edges)):g}, max {int(edges.max())}")
+        if self.problems:
+            lines.append(f"problems ({len(self.problems)}):")
+            lines.extend(f"  {p}" for p in self.problems)
+        return "\n".join(lines)
+
+    def _block_lines(self) -> List[str]:
+        """The orbital-layout part of :meth:`format` for block graph sets and dft/ folders."""
+        return [
             f"source:                {self.source}",
             f"structures:            {self.structures}",
             f"elements:              {' '.join(self.elements)}",
@@ -75,12 +80,7 @@ class DatasetSummary:
             f"output irreps:         {self.output_irreps(parity=False)}  (parity ignored)",
             f"  with parity:         {self.output_irreps(parity=True)}",
             f"entries:               {self.entries_total} total, {self.entries_masked} masked (counted)",
-            f"edges per structure:   min {int(edges.min())}, median {float(np.median(edges)):g}, max {int(edges.max())}",
         ]
-        if self.problems:
-            lines.append(f"problems ({len(self.problems)}):")
-            lines.extend(f"  {p}" for p in self.problems)
-        return "\n".join(lines)
 
 
 def summarize_dft(path, data_dir_depth=0, per_structure: bool = False) -> DatasetSummary:
