@@ -205,23 +205,21 @@ def build_force_field_sets(
                                   "to leave such structures out)")
         skipped.append({"structure": sid, "error": message})
 
-    # 1. Graphs in memory (radius graphs of small frames are cheap), the bad-structure policy.
-    graphs: Dict[str, dict] = {}
+    # 1. Labels and elements checked up front (the bad-structure policy); radius graphs are built
+    #    later, only for the shards that are not up to date.
     frames: Dict[str, object] = {}
     roles: List[Tuple[str, int, List[str]]] = []
     for system_index, (role, system) in enumerate(sources):
         ids = []
         for sid, frame in system:
+            unknown = sorted(set(frame.species) - set(layout.elements))
             if not frame.has_labels:
                 reject(sid, f"{frame.name}: no energy/force labels")
-                continue
-            try:
-                graphs[sid] = force_field_graph(frame, layout, cutoff, np.dtype(options.dtype), sid)
-            except (DataFormatError, ValueError) as error:
-                reject(sid, str(error))
-                continue
-            frames[sid] = frame
-            ids.append(sid)
+            elif unknown:
+                reject(sid, f"{frame.name}: elements {unknown} are not among the model's elements {list(layout.elements)}")
+            else:
+                frames[sid] = frame
+                ids.append(sid)
         roles.append((role, system_index, ids))
 
     # 2. Split: the split applies to the "train" systems; train-only and validation are fixed.
@@ -234,54 +232,44 @@ def build_force_field_sets(
             subset = {"train_only": "train", "validate": "validate"}.get(role) or membership.get(sid)
             if subset is not None:
                 subsets[subset].setdefault(system_index, []).append(sid)
-    split = {name: sorted(sid for members in subsets[name].values() for sid in members) for name in SUBSETS}
 
-    # 3. Shards: content-addressed, reused when unchanged.
+    # 3. Shards: content-addressed, reused when unchanged; a failed build removes only its new files.
     common = {"format": FORMAT, "elements": list(layout.elements), "cutoff": float(cutoff), "dtype": options.dtype}
     old = load_index(graph_dir) or {}
     old_entries = {s["fingerprint"]: s for sub in old.get("subsets", {}).values() for s in sub.get("shards", [])}
     shard_dir = graph_dir / SHARD_FOLDER
     shard_dir.mkdir(parents=True, exist_ok=True)
     entries: Dict[str, List[dict]] = {name: [] for name in SUBSETS}
-    keep = set()
-    import tensorflow as tf  # TFRecordWriter lives in the main process only
-
-    for subset, by_system in subsets.items():
-        for system_index, members in sorted(by_system.items()):
-            members = sorted(members)
-            for start in range(0, len(members), options.structures_per_shard):
-                chunk = members[start : start + options.structures_per_shard]
-                fingerprint = _fingerprint(dict(common, structures=[[sid, _frame_digest(frames[sid])] for sid in chunk]))
-                name = f"{subset}-s{system_index}-{fingerprint[:20]}.tfrecord"
-                path = shard_dir / name
-                previous = old_entries.get(fingerprint)
-                if previous and path.is_file() and path.stat().st_size == previous.get("bytes"):
-                    entry = previous
-                else:
-                    with atomic_path(path) as tmp:
-                        with tf.io.TFRecordWriter(str(tmp)) as writer:
-                            for sid in chunk:
-                                writer.write(encode_example(graphs[sid], OPERATORS, options.dtype))
-                    entry = {
-                        "file": name, "subset": subset, "system": system_index, "fingerprint": fingerprint,
-                        "structures": chunk, "n_atoms": [int(len(graphs[s][keys.SPECIES])) for s in chunk],
-                        "n_edges": [int(len(graphs[s][keys.EDGE_SRC])) for s in chunk],
-                        "entries_total": 0, "entries_masked": 0, "skipped": [], "bytes": path.stat().st_size,
-                    }
-                entries[subset].append(entry)
-                keep.add(name)
+    written: List[Path] = []
+    try:
+        for subset, by_system in subsets.items():
+            for system_index, members in sorted(by_system.items()):
+                members = sorted(members)
+                for start in range(0, len(members), options.structures_per_shard):
+                    chunk = members[start : start + options.structures_per_shard]
+                    fingerprint = _fingerprint(dict(common, structures=[[sid, _frame_digest(frames[sid])] for sid in chunk]))
+                    path = shard_dir / f"{subset}-s{system_index}-{fingerprint[:20]}.tfrecord"
+                    entry = old_entries.get(fingerprint)
+                    if not (entry and path.is_file() and path.stat().st_size == entry.get("bytes")
+                            and "max_edge_length" in entry):
+                        entry = _write_shard(path, chunk, frames, layout, cutoff, options.dtype, reject)
+                        entry.update(subset=subset, system=system_index, fingerprint=fingerprint)
+                        written.append(path)
+                    entries[subset].append(entry)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    entries = {name: [e for e in shards if e["structures"]] for name, shards in entries.items()}
+    keep = {e["file"] for shards in entries.values() for e in shards}
+    split = {name: sorted(sid for e in entries[name] for sid in e["structures"]) for name in SUBSETS}
 
     train_frames = [frames[sid] for sid in split["train"]]
     if not train_frames:
         raise ValueError("no training structures with energy/force labels (check training.training_data.systems "
                          "and training.dataset.split)")
-    edge_counts = [len(graphs[sid][keys.EDGE_SRC]) for sid in split["train"]]
-    longest = 0.0
-    for sid in split["train"]:
-        g = graphs[sid]
-        vectors = (g[keys.POSITIONS][g[keys.EDGE_DST]] + g[keys.EDGE_SHIFT] @ g[keys.LATTICE] - g[keys.POSITIONS][g[keys.EDGE_SRC]])
-        if len(vectors):
-            longest = max(longest, float(np.linalg.norm(vectors, axis=1).max()))
+    edge_counts = [n for e in entries["train"] for n in e["n_edges"]]
+    longest = max((e["max_edge_length"] for e in entries["train"]), default=0.0)
     index = {
         "format": FORMAT,
         "deeph_tf_version": __version__,
@@ -301,7 +289,7 @@ def build_force_field_sets(
                     "atoms": int(sum(sum(e["n_atoms"]) for e in entries[name])),
                     "edges": int(sum(sum(e["n_edges"]) for e in entries[name])),
                     "entries_total": 0, "entries_masked": 0,
-                    "virials": int(sum(bool(graphs[s][keys.VIRIAL_VALID]) for e in entries[name] for s in e["structures"])),
+                    "virials": int(sum(frames[s].virial is not None for e in entries[name] for s in e["structures"])),
                 },
             }
             for name in SUBSETS
@@ -320,6 +308,33 @@ def build_force_field_sets(
     logger.info("force-field graphs in %s: %s structures (train/validate/test), cutoff %.3g A", graph_dir,
                 "/".join(str(len(split[n])) for n in SUBSETS), cutoff)
     return index
+
+
+def _write_shard(path: Path, chunk: Sequence[str], frames, layout, cutoff: float, dtype: str, reject) -> dict:
+    """Radius graphs of ``chunk`` -> one TFRecord shard, written atomically; its index entry."""
+    import tensorflow as tf  # TFRecordWriter lives in the main process only
+
+    kept, n_atoms, n_edges, longest = [], [], [], 0.0
+    with atomic_path(path) as tmp:
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for sid in chunk:
+                try:
+                    graph = force_field_graph(frames[sid], layout, cutoff, np.dtype(dtype), sid)
+                except (DataFormatError, ValueError) as error:
+                    reject(sid, str(error))
+                    continue
+                writer.write(encode_example(graph, OPERATORS, dtype))
+                kept.append(sid)
+                n_atoms.append(int(len(graph[keys.SPECIES])))
+                n_edges.append(int(len(graph[keys.EDGE_SRC])))
+                positions = graph[keys.POSITIONS]
+                vectors = (positions[graph[keys.EDGE_DST]] + graph[keys.EDGE_SHIFT] @ graph[keys.LATTICE]
+                           - positions[graph[keys.EDGE_SRC]])
+                if len(vectors):
+                    longest = max(longest, float(np.linalg.norm(vectors, axis=1).max()))
+    return {"file": path.name, "structures": kept, "n_atoms": n_atoms, "n_edges": n_edges,
+            "max_edge_length": longest, "entries_total": 0, "entries_masked": 0, "skipped": [],
+            "bytes": path.stat().st_size}
 
 
 def cutoff_from_config(config: Mapping) -> float:

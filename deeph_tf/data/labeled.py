@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from deeph_tf.data.atoms_input import (DEEPH_FORMAT, AtomsInput, _check_fmt, _hdf5_system_groups,
-                                       _molecule_box, guess_format)
+                                       guess_format)
+from deeph_tf.data.atoms_input import _frames_from_system as atoms_frames_from_system
 from deeph_tf.data.discovery import find_structure_folders
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.force_h5 import FORCE_FILENAME, read_force_h5
@@ -183,21 +184,13 @@ def _frames_from_system(system, source: str, require_labels: bool) -> List[Label
     if require_labels and not (present["energies"] and present["forces"]):
         lacking = " and ".join(k for k in ("energies", "forces") if not present[k])
         raise DataFormatError(source, f"labelled data needs energies and forces, but this system has no {lacking}")
-    names = [str(s) for s in data["atom_names"]]
-    species = [names[t] for t in np.asarray(data["atom_types"], dtype=np.int64)]
-    nopbc = bool(getattr(system, "nopbc", False))
-    cells = np.asarray(data["cells"], dtype=np.float64)
-    coords = np.asarray(data["coords"], dtype=np.float64)
     energies = np.asarray(data["energies"], dtype=np.float64).reshape(-1) if present["energies"] else None
     forces = np.asarray(data["forces"], dtype=np.float64) if present["forces"] else None
     virials = np.asarray(data["virials"], dtype=np.float64).reshape(-1, 3, 3) if present["virials"] else None
     out = []
-    for f in range(coords.shape[0]):
-        lattice = cells[f]
-        if nopbc and abs(np.linalg.det(lattice)) < 1e-10:
-            lattice = _molecule_box(coords[f])
-        out.append(LabeledFrame(name=f"{source}#{f}", species=species, positions=coords[f], lattice=lattice,
-                                pbc=(not nopbc,) * 3,
+    for f, atoms in enumerate(atoms_frames_from_system(system, source)):  # geometry as for prediction inputs
+        out.append(LabeledFrame(name=atoms.name, species=atoms.species, positions=atoms.positions,
+                                lattice=atoms.lattice, pbc=atoms.pbc,
                                 energy=None if energies is None else energies[f],
                                 forces=None if forces is None else forces[f],
                                 virial=None if virials is None else virials[f]))

@@ -209,10 +209,18 @@ def _validation_sources(config: Mapping, graph_set, subset: str) -> Dict[str, ob
 
 
 def _energy_errors(predicted: List[dict], reference: List[dict], frames) -> Dict[str, float]:
-    de = np.array([(p["energy"] - r["energy"]) / f.n_atoms for p, r, f in zip(predicted, reference, frames)])
-    df = np.concatenate([(np.asarray(p["forces"]) - np.asarray(r["forces"])).reshape(-1) for p, r in zip(predicted, reference)])
-    return {"mae_e": float(np.mean(np.abs(de))), "rmse_e": float(np.sqrt(np.mean(de**2))),
-            "mae_f": float(np.mean(np.abs(df))), "rmse_f": float(np.sqrt(np.mean(df**2)))}
+    """mae/rmse of energy per atom (eV/atom) and force components (eV/A), dtest's statistics."""
+    from deeph_tf.infer.energy_test import EnergyResults
+
+    results = EnergyResults(
+        names=[f.name for f in frames], natoms=[f.n_atoms for f in frames],
+        energy_ref=[float(r["energy"]) for r in reference], energy_pred=[float(p["energy"]) for p in predicted],
+        forces_ref=[np.asarray(r["forces"]) for r in reference], forces_pred=[np.asarray(p["forces"]) for p in predicted],
+        virial_ref=[None] * len(frames), virial_pred=[None] * len(frames),
+    )
+    s = results.summary()
+    return {"mae_e": s["energy_mae_per_atom"], "rmse_e": s["energy_rmse_per_atom"],
+            "mae_f": s["force_mae"], "rmse_f": s["force_rmse"]}
 
 
 def distillation_comparisons(config: Mapping, model, graph_set, subset: str) -> List[dict]:

@@ -43,8 +43,7 @@ class CompiledSteps:
                  gauge: bool = False, gradient_transform=None, objective=None):
         self.model, self.optimizer = model, optimizer
         self.objective = objective or BlockObjective(loss, operator, huber_delta, gauge)
-        self.loss, self.operator, self.clip_norm, self.huber_delta = loss, operator, clip_norm, huber_delta
-        self.gauge = gauge
+        self.clip_norm = clip_norm
         self.gradient_transform = gradient_transform
         self.train_traces = 0
         self.eval_traces = 0

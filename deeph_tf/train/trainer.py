@@ -116,6 +116,7 @@ def train(
     import keras
 
     from deeph_tf.config import write_normalized
+    from deeph_tf.data import keys
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import build_from_config
     from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config, model_from_config
@@ -160,7 +161,7 @@ def train(
     has_validation = index["subsets"].get("validate", {}).get("counts", {}).get("structures", 0) > 0
     operator = config["model"]["target"]
     energy_force = operator == "energy_force"
-    if energy_force != (tuple(graph_set.operators) == ("energy_force",)):
+    if energy_force != keys.is_energy_force(graph_set.operators):
         raise ValueError(f"model.target is {operator!r} but the graphs in {graph_set.graph_dir} are "
                          f"{'force-field' if not energy_force else 'block'} graphs; use another training.dataset.graph_dir")
     if model_config is not None and is_energy_config(model_config) != energy_force:

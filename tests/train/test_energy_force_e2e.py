@@ -272,9 +272,11 @@ def test_force_field_distillation_end_to_end(trained, tmp_path):
         labels = json.loads((tmp_path / "teacher_labels" / "labels.json").read_text())
         stamp = (tmp_path / "teacher_labels" / "labels.json").stat().st_mtime_ns
         assert labels["structures"] == 16 and (tmp_path / "teacher_labels" / "deepmd" / "type.raw").is_file()
-        # Second run: the cache is reused, not relabelled.
+        shards = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "graphs" / "shards").iterdir()}
+        # Second run: the cache is reused, not relabelled, and so are the graph shards.
         assert dtrain("input.json") == 0
         assert (tmp_path / "teacher_labels" / "labels.json").stat().st_mtime_ns == stamp
+        assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "graphs" / "shards").iterdir()} == shards
     finally:
         os.chdir(cwd)
     # Teacher labels equal the teacher's predictions.
