@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfreeze",
         description="Freeze a checkpoint into a SavedModel that plain TensorFlow can load and run "
-        "(signature documented in deeph_tf/infer/frozen.py and docs).",
+        "(signature documented in deeph_tf/artifacts/frozen.py and docs).",
     )
     parser.add_argument(
         "-c", "--checkpoint", default=".", metavar="CKPT_DIR_OR_PREFIX",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_path)
-    from deeph_tf.train.checkpoint import CheckpointError, freeze_checkpoint
+    from deeph_tf.artifacts.checkpoint import CheckpointError, freeze_checkpoint
 
     try:
         output = freeze_checkpoint(args.checkpoint, args.output, best=args.best)

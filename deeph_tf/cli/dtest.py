@@ -58,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from deeph_tf.data.errors import DataFormatError
     from deeph_tf.infer.evaluate import evaluate, format_physics, select_structures
     from deeph_tf.infer.predict import Predictor
-    from deeph_tf.train.checkpoint import CheckpointError
+    from deeph_tf.artifacts.checkpoint import CheckpointError
 
     try:
         predictor = Predictor.load(args.model)

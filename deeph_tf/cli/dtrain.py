@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs,
                           prefix=f"[rank {workers.rank}/{workers.size}] ")
     from deeph_tf.data.errors import DataFormatError
-    from deeph_tf.train.checkpoint import CheckpointError
+    from deeph_tf.artifacts.checkpoint import CheckpointError
     from deeph_tf.train.trainer import TrainingDiverged, train
 
     try:

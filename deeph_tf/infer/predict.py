@@ -17,7 +17,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class Predictor:
-    """A model behind the frozen signature (see :mod:`deeph_tf.infer.frozen`).
+    """A model behind the frozen signature (see :mod:`deeph_tf.artifacts.frozen`).
 
     Attributes:
         layout: the model's orbital layout.
@@ -36,7 +36,7 @@ class Predictor:
     @classmethod
     def load(cls, path: PathLike) -> "Predictor":
         """From a frozen model folder, or a checkpoint (file, prefix or folder with ``checkpoint``)."""
-        from deeph_tf.infer.frozen import SIGNATURE, is_frozen_model, read_frozen_metadata
+        from deeph_tf.artifacts.frozen import SIGNATURE, is_frozen_model, read_frozen_metadata
 
         if is_frozen_model(path):
             import tensorflow as tf
@@ -47,9 +47,9 @@ class Predictor:
             predictor = cls(function, OrbitalLayout.from_dict(metadata["layout"]), metadata, metadata["dtype"], str(path))
             predictor._keep_alive = loaded
             return predictor
-        from deeph_tf.infer.frozen import make_predict_function, model_float_dtype
+        from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
         from deeph_tf.model.builder import model_from_config
-        from deeph_tf.train.checkpoint import assign_values, read_checkpoint, resolve_checkpoint
+        from deeph_tf.artifacts.checkpoint import assign_values, read_checkpoint, resolve_checkpoint
 
         ckpt_path = resolve_checkpoint(path)
         ckpt = read_checkpoint(ckpt_path)

@@ -39,7 +39,7 @@ FORMAT = "deeph_tf.teacher_labels/1"
 
 
 def _teacher_target(teacher_path) -> str:
-    from deeph_tf.infer.frozen import is_frozen_model, read_frozen_metadata
+    from deeph_tf.artifacts.frozen import is_frozen_model, read_frozen_metadata
 
     if not is_frozen_model(teacher_path):
         raise ValueError(f"distillation.teacher: {teacher_path} is not a frozen model (no saved_model.pb); make one with dfreeze")
@@ -226,7 +226,7 @@ def _energy_errors(predicted: List[dict], reference: List[dict], frames) -> Dict
 def distillation_comparisons(config: Mapping, model, graph_set, subset: str) -> List[dict]:
     """Student vs teacher, student vs DFT and teacher vs DFT on the ``subset`` structures."""
     from deeph_tf.data.layout import OrbitalLayout
-    from deeph_tf.infer.frozen import make_predict_function, model_float_dtype
+    from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
     from deeph_tf.infer.predict import Predictor
 
     target = config["model"]["target"]

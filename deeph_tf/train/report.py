@@ -730,7 +730,7 @@ def _figures(record: Mapping[str, Any], folder: Path, figures_dir: Path, lcurve_
 def _find_checkpoint(folder: Path) -> Path:
     """The latest checkpoint of a run folder: its ``checkpoint`` pointer, ``model.ckpt.h5``, or a
     subfolder's pointer (``save_ckpt`` like ``ckpt/model.ckpt``)."""
-    from deeph_tf.train.checkpoint import POINTER_NAME, CheckpointError, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import POINTER_NAME, CheckpointError, resolve_checkpoint
 
     candidates = [folder, folder / "model.ckpt"]
     candidates += sorted(p.parent for p in folder.glob(f"*/{POINTER_NAME}") if p.is_file())
@@ -757,7 +757,7 @@ def partial_record(folder: PathLike) -> Dict[str, Any]:
     Raises:
         ReportError: no readable checkpoint.
     """
-    from deeph_tf.train.checkpoint import CheckpointError, read_checkpoint
+    from deeph_tf.artifacts.checkpoint import CheckpointError, read_checkpoint
 
     folder = Path(folder)
     path = _find_checkpoint(folder)

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from deeph_tf.train.checkpoint import Checkpoint, CheckpointError, CheckpointManager, read_checkpoint, resolve_checkpoint
+from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointError, CheckpointManager, read_checkpoint, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _initial_weights(restart, init_model, init_frz_model):
         ckpt = read_checkpoint(path)
         return str(path), ckpt.model_config, ckpt.layout, ckpt.model_weights, ckpt
     if init_frz_model:
-        from deeph_tf.infer.frozen import is_frozen_model, load_frozen_weights
+        from deeph_tf.artifacts.frozen import is_frozen_model, load_frozen_weights
 
         if not is_frozen_model(init_frz_model):
             raise CheckpointError(f"{init_frz_model}: not a frozen model (no saved_model.pb); make one with dfreeze")
@@ -122,7 +122,7 @@ def train(
     from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config, model_from_config
     from deeph_tf.model.network import model_inputs
     from deeph_tf.model.statistics import compute_statistics
-    from deeph_tf.train.checkpoint import assign_values, variable_values
+    from deeph_tf.artifacts.checkpoint import assign_values, variable_values
     from deeph_tf.train.distributed import Workers
     from deeph_tf.train.lcurve import LcurveWriter, plot_lcurve
     from deeph_tf.train.objectives import build_objective

@@ -85,7 +85,7 @@ def test_fresh_run_writes_deepmd_outputs(trained):
 
 
 def test_checkpoint_embeds_the_normalized_input(trained):
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     ckpt = read_checkpoint(resolve_checkpoint(trained / "model.ckpt"))
     assert ckpt.step == 6
@@ -100,7 +100,7 @@ def _copy_run(trained: Path, target: Path) -> None:
 
 
 def test_restart_continues_step_optimizer_and_lcurve(trained, tmp_path, monkeypatch):
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     run = tmp_path / "run"
     _copy_run(trained, run)
@@ -124,7 +124,7 @@ def test_restart_after_a_killed_run_drops_rows_beyond_the_checkpoint(trained, tm
 
 
 def test_init_model_resets_step_and_lcurve(trained, tmp_path, monkeypatch):
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     monkeypatch.chdir(tmp_path)
     Path("lcurve.out").write_text("#  step  stale\n      9   1.0\n")
@@ -191,7 +191,7 @@ def test_freeze_then_plain_tensorflow_predicts_like_the_checkpoint(trained, tmp_
     try:
         write_input(run, numb_steps=0)
         assert dtrain("input.json", "-f", str(frozen)) == 0
-        from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+        from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
         ckpt = read_checkpoint(resolve_checkpoint("model.ckpt"))
         trained_ckpt = read_checkpoint(resolve_checkpoint(trained / "model.ckpt"))
@@ -211,7 +211,7 @@ def test_same_seed_same_lcurve(trained, tmp_path, monkeypatch):
 
 def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
     from deeph_tf.train import step as step_module
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     original = step_module.CompiledSteps.train
     calls = {"n": 0}

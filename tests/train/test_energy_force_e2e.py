@@ -217,8 +217,8 @@ def test_init_frz_model_starts_from_the_frozen_force_field(trained, tmp_path):
         assert dtrain("input.json", "-f", str(trained / "frozen_ff")) == 0
     finally:
         os.chdir(cwd)
-    from deeph_tf.infer.frozen import load_frozen_weights
-    from deeph_tf.train.checkpoint import read_checkpoint
+    from deeph_tf.artifacts.frozen import load_frozen_weights
+    from deeph_tf.artifacts.checkpoint import read_checkpoint
 
     _, frozen = load_frozen_weights(trained / "frozen_ff")
     ckpt = read_checkpoint(tmp_path / "model.ckpt-0.h5")

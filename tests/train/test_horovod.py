@@ -72,7 +72,7 @@ def horovodrun(folder: Path, *dtrain_args: str, background: bool = False):
 
 
 def test_two_workers_match_one_worker_with_the_doubled_batch(tmp_path):
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     parallel = tmp_path / "parallel"
     parallel.mkdir()
@@ -103,7 +103,7 @@ def test_two_workers_match_one_worker_with_the_doubled_batch(tmp_path):
 
 
 def test_restart_after_kill_under_horovodrun(tmp_path):
-    from deeph_tf.train.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
 
     write_input(tmp_path, batch_size=1, numb_steps=100000, save_freq=2, disp_freq=2)
     process = horovodrun(tmp_path, str(tmp_path / "input.json"), background=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from deeph_tf.train import report as report_module
-from deeph_tf.train.checkpoint import Checkpoint, CheckpointManager
+from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointManager
 from deeph_tf.train.lcurve import LcurveWriter, read_lcurve
 from deeph_tf.train.report import (
     RECORD_FORMAT,

@@ -223,7 +223,7 @@ def assign_values(variables: Sequence, values: Sequence[np.ndarray], what: str, 
 
 def freeze_checkpoint(spec: PathLike, output: PathLike, best: bool = False) -> Path:
     """``dfreeze``: the checkpoint named by ``spec`` (its best model with ``best``) -> SavedModel."""
-    from deeph_tf.infer.frozen import freeze_model
+    from deeph_tf.artifacts.frozen import freeze_model
     from deeph_tf.model.builder import model_from_config
 
     path = resolve_checkpoint(spec)
