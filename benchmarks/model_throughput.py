@@ -44,7 +44,8 @@ def main() -> int:
 
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
-    from deeph_tf.model.network import PRESETS, HamiltonianModel, model_inputs
+    from deeph_tf.model.backbone import PRESETS
+    from deeph_tf.model.network import HamiltonianModel, model_inputs
     from deeph_tf.model.statistics import compute_statistics
     from deeph_tf.train.step import CompiledSteps
 

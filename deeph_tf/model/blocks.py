@@ -69,9 +69,11 @@ class InteractionBlock(keras.layers.Layer):
         update_edges: compute the edge update (False for a last block whose edges nobody
             reads, e.g. under an energy head: the edges are then returned unchanged).
 
-    Call inputs: node [N, node_in], edge [E, edge_in], radial [E, n_basis], vectors [E, 3],
-    edge_src [E], edge_dst [E], wigner (list of [E, 2l+1, 2l+1] or None).
-    Outputs: (node [N, node_out], edge [E, edge_out]).
+    Call inputs: node [N, node_in], edge [E, edge_in], radial [E, n_basis], vectors [E, 3]
+    (Angstrom), edge_src [E], edge_dst [E], wigner (list of [E, 2l+1, 2l+1] or None).
+    Geometry (radial, vectors, wigner) is not cast to the compute dtype (``autocast=False``):
+    under mixed precision it stays float32; node and edge features are cast to the compute dtype.
+    Outputs: (node [N, node_out], edge [E, edge_out]), compute dtype.
     """
 
     def __init__(
@@ -88,7 +90,7 @@ class InteractionBlock(keras.layers.Layer):
         update_edges: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # geometry arguments keep their (float32) dtype
         self.update_edges = bool(update_edges)
         if convolution not in CONVOLUTIONS:
             raise ValueError(f"convolution must be one of {CONVOLUTIONS}, received: convolution={convolution!r}")
@@ -118,8 +120,18 @@ class InteractionBlock(keras.layers.Layer):
         self.edge_update = (_GatedUpdate(self.tensor_product.irreps_out, self.irreps_edge_in, self.irreps_edge_out, dtype=policy)
                             if self.update_edges else None)
 
-    def build(self, *input_shapes):
-        """Sub-layers build on their first call (their input widths are fixed by the irreps)."""
+    def build(self, node_shape, edge_shape, radial_shape):
+        """Sub-layer weights in the order of the forward pass; widths follow from the irreps and
+        ``radial_shape`` [E, n_basis]."""
+        for name, shape, irreps in (("node", node_shape, self.irreps_node_in), ("edge", edge_shape, self.irreps_edge_in)):
+            if shape[-1] is not None and shape[-1] != irreps.dim:
+                raise ValueError(f"{self.name}: {name} features must have {irreps.dim} columns ({irreps}), received {shape}")
+        self.pre_linear.build((None, self.pre_linear.irreps_in.dim))
+        self.radial_mlp.build(tuple(radial_shape))
+        self.tensor_product.build()
+        self.node_update.build()
+        if self.edge_update is not None:
+            self.edge_update.build()
         self.built = True
 
     @property
@@ -128,6 +140,7 @@ class InteractionBlock(keras.layers.Layer):
         return max(max(ir.l for _, ir in self.irreps_tp_in), max(ir.l for _, ir in self.tensor_product.irreps_out))
 
     def call(self, node, edge, radial, vectors, edge_src, edge_dst, wigner=None):
+        node, edge = tf.cast(node, self.compute_dtype), tf.cast(edge, self.compute_dtype)
         inputs = tf.concat([tf.gather(node, edge_src), tf.gather(node, edge_dst), edge], axis=-1)
         mixed = self.pre_linear(inputs)
         weights = self.radial_mlp(radial)
@@ -171,6 +184,11 @@ class _GatedUpdate(keras.layers.Layer):
         self.norm = EquivariantLayerNorm(scalars + gated, dtype=policy)
 
     def build(self, *input_shapes):
+        """Sub-layer weights in the order of the forward pass (widths follow from the irreps)."""
+        self.linear.build((None, self.linear.irreps_in.dim))
+        self.gate.build((None, self.gate.irreps_in.dim))
+        self.self_linear.build((None, self.self_linear.irreps_in.dim))
+        self.norm.build((None, self.norm.irreps.dim))
         self.built = True
 
     def call(self, message, previous):

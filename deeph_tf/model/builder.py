@@ -6,7 +6,8 @@ from typing import Mapping
 
 from deeph_tf.data import keys
 from deeph_tf.data.layout import OrbitalLayout
-from deeph_tf.model.network import PRESETS, HamiltonianModel
+from deeph_tf.model.backbone import PRESETS
+from deeph_tf.model.network import HamiltonianModel
 from deeph_tf.model.statistics import TargetStatistics
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeph_tf.data import keys
-from deeph_tf.model.network import PRESETS, backbone_config, build_backbone, run_backbone, set_backbone_options
+from deeph_tf.model.backbone import PRESETS, Backbone, BackboneModel
 
 #: A fixed rotation (about the axis (1, 2, 3)/|.|, 1 rad) applied before the edge-frame angles are
 #: taken: their pole then lies along an irrational direction instead of the z axis, where lattice
@@ -39,7 +39,7 @@ FRAME_ROTATION = _frame_rotation()
 
 
 @keras.saving.register_keras_serializable(package="deeph_tf")
-class EnergyForceModel(keras.Model):
+class EnergyForceModel(BackboneModel, keras.Model):
     """E(3)-invariant energy, equivariant forces and virial.
 
     Args:
@@ -70,28 +70,38 @@ class EnergyForceModel(keras.Model):
         compute_virial: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        set_backbone_options(self, elements, irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis,
-                             radial_hidden, avg_num_neighbors, convolution, parity)
-        self.energy_hidden = [int(u) for u in energy_hidden]
-        n_species = len(self.elements)
+        super().__init__(autocast=False, **kwargs)  # positions must not be cast to bf16 on entry
+        n_species = len(elements)
         shifts = np.zeros(n_species) if atom_energies is None else np.asarray(atom_energies, np.float64)
         if shifts.shape != (n_species,):
             raise ValueError(f"atom_energies needs one value per element ({n_species}), got shape {shifts.shape}")
+        self.backbone = Backbone(
+            elements, irreps_hidden, num_blocks, lmax_sh, cutoff, num_radial_basis, radial_hidden,
+            avg_num_neighbors, convolution, parity, last_edges=False, frame_rotation=FRAME_ROTATION,
+            dtype=self.dtype_policy, name="backbone",
+        )
+        if self.irreps_hidden.count("0e") == 0:
+            raise ValueError(f"irreps_hidden {self.irreps_hidden} has no 0e (invariant) channels for the energy head")
+        self.energy_hidden = [int(u) for u in energy_hidden]
         self.atom_energies = shifts.tolist()
         self.energy_scale = float(energy_scale)
         self.compute_virial = bool(compute_virial)
-        if self.irreps_hidden.count("0e") == 0:
-            raise ValueError(f"irreps_hidden {self.irreps_hidden} has no 0e (invariant) channels for the energy head")
-        precise = build_backbone(self, self.irreps_hidden, last_edges=False)
         self._n_scalars = self.irreps_hidden.count("0e")
+        # The energy head stays in the precise dtype (float32 under mixed precision).
+        precise = self.backbone.precise_dtype
         self.energy_mlp = [
             keras.layers.Dense(width, activation="silu", dtype=precise, name=f"energy_dense_{k}")
             for k, width in enumerate(self.energy_hidden)
         ]
         self.energy_out = keras.layers.Dense(1, use_bias=False, dtype=precise, name="energy_out")
 
-    def build(self, *input_shapes):
+    def build(self, batch_shape=None):
+        """The backbone's and the energy head's weights (widths follow from the options)."""
+        self.backbone.build()
+        width = self._n_scalars
+        for layer in self.energy_mlp + [self.energy_out]:
+            layer.build((None, width))
+            width = layer.units
         self.built = True
 
     def _scalar_slice(self) -> slice:
@@ -104,11 +114,12 @@ class EnergyForceModel(keras.Model):
 
     def _energies(self, batch, positions, shift):
         """(atom energies [N], structure energies [n_graphs]) in the precise dtype, eV."""
-        node, _, species, _, _ = run_backbone(self, batch, positions, shift, frame_rotation=FRAME_ROTATION)
-        hidden = tf.cast(node[:, self._scalar_slice()], self._precise_dtype)
+        species = tf.cast(batch[keys.SPECIES], tf.int32)
+        node, _ = self.backbone(positions, shift, species, batch[keys.EDGE_SRC], batch[keys.EDGE_DST])
+        dtype = self.backbone.precise_dtype
+        hidden = tf.cast(node[:, self._scalar_slice()], dtype)
         for layer in self.energy_mlp:
             hidden = layer(hidden)
-        dtype = self._precise_dtype
         atom = self.energy_out(hidden)[:, 0] * tf.cast(self.energy_scale, dtype)
         atom = atom + tf.gather(tf.constant(self.atom_energies, dtype), species)
         if "node_valid" in batch:
@@ -119,7 +130,7 @@ class EnergyForceModel(keras.Model):
         return atom, total
 
     def call(self, batch, training=False):
-        dtype = self._precise_dtype
+        dtype = self.backbone.precise_dtype
         positions = tf.cast(batch[keys.POSITIONS], dtype)
         shift = tf.cast(batch["edge_shift_vector"], dtype)
         n_graphs = tf.shape(batch["graph_valid"])[0] if "graph_valid" in batch else 1
@@ -135,15 +146,15 @@ class EnergyForceModel(keras.Model):
             atom, energy = self._energies(batch, strained_positions, strained_shift)
             total = tf.reduce_sum(energy)
         gradient = tape.gradient(total, positions, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        out = {"energy": energy, "atom_energy": atom, "forces": -tf.convert_to_tensor(gradient)}
+        out = {keys.ENERGY: energy, "atom_energy": atom, keys.FORCES: -tf.convert_to_tensor(gradient)}
         if self.compute_virial:
             dstrain = tape.gradient(total, strain, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            out["virial"] = -tf.convert_to_tensor(dstrain)[:n_graphs]
+            out[keys.VIRIAL] = -tf.convert_to_tensor(dstrain)[:n_graphs]
             del tape
         return out
 
     def get_config(self):
         config = super().get_config()
-        config.update(backbone_config(self), energy_hidden=self.energy_hidden, atom_energies=self.atom_energies,
+        config.update(self.backbone.model_options(), energy_hidden=self.energy_hidden, atom_energies=self.atom_energies,
                       energy_scale=self.energy_scale, compute_virial=self.compute_virial)
         return config

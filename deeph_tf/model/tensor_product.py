@@ -63,7 +63,7 @@ class _EdgeTensorProductBase(keras.layers.Layer):
     """Shared bookkeeping: paths, output irreps, weight layout."""
 
     def __init__(self, irreps_in, lmax_sh: int, allowed_out=None, parity: bool = True, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # edge vectors keep their (float32) dtype
         self.parity = bool(parity)
         self.irreps_in = Irreps(irreps_in)
         if not 0 <= int(lmax_sh) <= 8:
@@ -104,7 +104,8 @@ class CGEdgeTensorProduct(_EdgeTensorProductBase):
     """Reference tensor product x (x) Y(r_hat) with Clebsch-Gordan tensors (see module doc).
 
     Input: x [E, irreps_in.dim], vectors [E, 3] (Angstrom), weights [E, num_weights].
-    Output: [E, irreps_out.dim].
+    Output: [E, irreps_out.dim], compute dtype. The product is computed in the dtype of
+    ``vectors`` (not cast: float32 under mixed precision, so the harmonics keep float32 accuracy).
     """
 
     def build(self, input_shape=None):
@@ -121,8 +122,8 @@ class CGEdgeTensorProduct(_EdgeTensorProductBase):
 
     def call(self, x, vectors, weights):
         harmonics = spherical_harmonics(self.lmax_sh, vectors)  # [E, (lmax_sh+1)^2]
-        terms = self._input_terms(x)
-        path_weights = self._path_weights(weights)
+        terms = self._input_terms(tf.cast(x, vectors.dtype))
+        path_weights = self._path_weights(tf.cast(weights, vectors.dtype))
         outputs: List[Optional[tf.Tensor]] = [None] * len(self.paths)
         for k, l2, members, cg in self._groups:
             y = harmonics[:, l2 * l2 : (l2 + 1) ** 2]  # [E, 2l2+1]
@@ -133,7 +134,7 @@ class CGEdgeTensorProduct(_EdgeTensorProductBase):
                 width = 2 * self.paths[i][2] + 1
                 outputs[i] = product[:, :, start : start + width] * path_weights[i]
                 start += width
-        return tf.concat([tf.reshape(o, [tf.shape(x)[0], -1]) for o in outputs], axis=-1)
+        return tf.cast(tf.concat([tf.reshape(o, [tf.shape(x)[0], -1]) for o in outputs], axis=-1), self.compute_dtype)
 
 
 def allowed_couplings(l1: int, p1: int, l3: int, p3: int, lmax_sh: int, parity: bool = True) -> Tuple[bool, bool]:
@@ -175,11 +176,14 @@ class SO2Convolution(keras.layers.Layer):
         parity: O(3) (True) or SO(3) only.
 
     Input: x [E, irreps_in.dim], vectors [E, 3], weights [E, num_weights], wigner (optional list of
-    [E, 2l+1, 2l+1] from :func:`edge_rotations`). Output: [E, irreps_out.dim].
+    [E, 2l+1, 2l+1] from :func:`edge_rotations`). Output: [E, irreps_out.dim], compute dtype.
+    Geometry is not cast (``autocast=False``): the rotations into and out of the edge frame are
+    computed in the dtype of ``wigner`` (float32 under mixed precision, where a bfloat16 D(R) is
+    orthogonal only to ~3 digits); the SO(2) maps in the edge frame run in the compute dtype.
     """
 
     def __init__(self, irreps_in, irreps_out, lmax_sh: int, parity: bool = True, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # edge vectors and rotations keep their (float32) dtype
         self.irreps_in, self.irreps_out = Irreps(irreps_in), Irreps(irreps_out)
         if not 0 <= int(lmax_sh) <= 8:
             raise ValueError(f"lmax_sh must be in 0..8, received: lmax_sh={lmax_sh}")
@@ -229,12 +233,15 @@ class SO2Convolution(keras.layers.Layer):
     def call(self, x, vectors, weights, wigner: Optional[Sequence[tf.Tensor]] = None):
         if wigner is None:
             wigner = edge_rotations(vectors, self.lmax_rotation)
-        dtype = x.dtype
+        dtype, rotation_dtype = self.compute_dtype, wigner[0].dtype
+        x, weights = tf.cast(x, dtype), tf.cast(weights, dtype)
         edges = tf.shape(x)[0]
         frame = []
         for (mul, ir), s in zip(self.irreps_in, self._in_slices):
             term = tf.reshape(x[:, s], [-1, mul, ir.dim])
-            frame.append(tf.matmul(term, wigner[ir.l]) if ir.l > 0 else term)  # x'^T = x^T D
+            if ir.l > 0:  # x'^T = x^T D
+                term = tf.cast(tf.matmul(tf.cast(term, rotation_dtype), wigner[ir.l]), dtype)
+            frame.append(term)
         columns = {}  # (output term j, m index in -l..l) -> [E, mul_j]
         offset = 0
         for m in range(self.m_max + 1):
@@ -261,7 +268,8 @@ class SO2Convolution(keras.layers.Layer):
         for j, (mul, ir) in enumerate(self.irreps_out):
             zeros = tf.zeros([edges, mul], dtype)
             in_frame = tf.stack([columns.get((j, m), zeros) for m in range(-ir.l, ir.l + 1)], axis=-1)
-            out = tf.matmul(in_frame, wigner[ir.l], transpose_b=True) if ir.l > 0 else in_frame
+            out = (tf.cast(tf.matmul(tf.cast(in_frame, rotation_dtype), wigner[ir.l], transpose_b=True), dtype)
+                   if ir.l > 0 else in_frame)
             parts.append(tf.reshape(out, [edges, mul * ir.dim]))
         return tf.concat(parts, axis=-1)
 
