@@ -7,7 +7,8 @@ turned into [n_c, n_c] blocks by the exact Clebsch-Gordan coupling. Scaling each
 shifting only on-site scalars keeps the map equivariant.
 
 :func:`symmetrize_blocks` then makes predictions exactly Hermitian:
-H_ii <- (H_ii + H_ii^T) / 2 and H_ij(R) <- (H_ij(R) + H_ji(-R)^T) / 2.
+H_ii <- (H_ii + H_ii^dagger) / 2 and H_ij(R) <- (H_ij(R) + H_ji(-R)^dagger) / 2 (dagger: conjugate
+transpose; the plain transpose for real blocks).
 """
 from __future__ import annotations
 
@@ -119,12 +120,19 @@ class BlockHead(keras.layers.Layer):
 
 
 def symmetrize_blocks(node_blocks, edge_blocks, edge_reverse):
-    """Exactly Hermitian predictions: on-site (B + B^T)/2, off-site (H_e + H_rev(e)^T)/2.
+    """Exactly Hermitian predictions: on-site (B + B^dagger)/2, off-site (H_e + H_rev(e)^dagger)/2.
+
+    ``^dagger`` is the conjugate transpose, so complex (spinful) blocks satisfy
+    H_ij(R) = H_ji(-R)^dagger; for real blocks it is the plain transpose (bit for bit).
 
     Args:
-        node_blocks: [N, n_c, n_c]; edge_blocks: [E, n_c, n_c]; edge_reverse: [E] int32.
+        node_blocks: [N, n_c, n_c]; edge_blocks: [E, n_c, n_c]; edge_reverse: [E] int32, the
+            index of each edge's partner (-R, j, i).
+
+    Returns:
+        (node [N, n_c, n_c], edge [E, n_c, n_c]), dtype of the inputs.
     """
-    node = 0.5 * (node_blocks + tf.linalg.matrix_transpose(node_blocks))
+    node = 0.5 * (node_blocks + tf.linalg.adjoint(node_blocks))
     partner = tf.gather(edge_blocks, edge_reverse)
-    edge = 0.5 * (edge_blocks + tf.linalg.matrix_transpose(partner))
+    edge = 0.5 * (edge_blocks + tf.linalg.adjoint(partner))
     return node, edge
