@@ -56,7 +56,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_path)
     from deeph_tf.data.errors import DataFormatError
-    from deeph_tf.infer.evaluate import evaluate, format_physics, select_structures
+    from deeph_tf.infer.evaluate import evaluate, format_physics
+    from deeph_tf.infer.selection import select_structures
     from deeph_tf.infer.predict import Predictor
     from deeph_tf.artifacts.checkpoint import CheckpointError
 
@@ -92,25 +93,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _test_force_field(predictor, args, depth) -> int:
     """dtest of an energy_force model (DeePMD's dp test output)."""
-    import json
-
     from deeph_tf.data.errors import DataFormatError
     from deeph_tf.data.ff_graphs import load_labeled_systems
-    from deeph_tf.infer.energy_test import evaluate_frames, format_summary, write_details
+    from deeph_tf.infer.force_field_eval import evaluate_frames, format_summary, write_details
+    from deeph_tf.infer.selection import select_by_split
 
     try:
         frames = [item for system in load_labeled_systems(args.system, args.fmt, depth, require_labels=False)
                   for item in system]
-        if args.split:
-            split = json.loads(open(args.split).read())
-            if args.subset not in split:
-                raise ValueError(f"{args.split}: no subset {args.subset!r} (has {sorted(split)})")
-            wanted = {str(s) for s in split[args.subset]}
-            frames = [(sid, frame) for sid, frame in frames if sid in wanted]
-            if not frames:
-                raise ValueError(f"{args.split}: none of the {len(wanted)} {args.subset!r} structures is in {args.system}")
-        if args.numb_test and args.numb_test > 0:
-            frames = frames[: args.numb_test]
+        frames = select_by_split(frames, args.split, args.subset, args.numb_test, where=f"in {args.system}")
         results, predicted = evaluate_frames(predictor, frames)
         print(f"# dtest: model {predictor.source}, {len(frames)} structure(s) predicted, {len(results.names)} scored")
         if results.names:

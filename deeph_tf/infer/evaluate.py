@@ -4,21 +4,25 @@ For every structure: the blocks are predicted; where the reference target exists
 (hamiltonian.h5 for a Hamiltonian model) the block errors are scored (raw and
 gauge-corrected, per element pair and shell pair: :mod:`deeph_tf.infer.metrics`) and, for
 Hamiltonians, the physics: orbital energies of molecules or bands of crystals
-(:mod:`deeph_tf.infer.eigen`). Structures without the reference are predicted only.
+(:mod:`deeph_tf.infer.electronic`). Structures without the reference are predicted only.
+Predictions (``-o``) are written in the pair order of the structure's own block file
+(:func:`in_pair_order`), as DeepH-dock's ``dock analyze error`` requires.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from deeph_tf.atomic_io import atomic_path, atomic_write_text
+from deeph_tf.atomic_io import atomic_write_text
+from deeph_tf.data.block_h5 import BlockSet
+from deeph_tf.jsonutil import json_text
+from deeph_tf.plotting import ParityPanel, plot_parity
+from deeph_tf.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -55,24 +59,6 @@ class EvaluationReport:
                 "physics_skipped": self.physics_skipped, "predictions": self.predictions, "plots": self.plots}
 
 
-def select_structures(inputs: PathLike, data_dir_depth: Optional[int] = 0, split_file: Optional[PathLike] = None,
-                      subset: str = "test", numb_test: int = 0) -> List[Tuple[str, Path]]:
-    """(id, folder) of the structures to test: all under ``inputs`` (or a split's subset), first N."""
-    from deeph_tf.data.discovery import find_structure_folders
-
-    _, found = find_structure_folders(inputs, data_dir_depth)
-    if split_file is not None:
-        split = json.loads(Path(split_file).read_text())
-        if subset not in split:
-            raise ValueError(f"{split_file}: no subset {subset!r} (has {sorted(split)})")
-        wanted = {str(s) for s in split[subset]}
-        chosen = [(sid, p) for sid, p in found if sid in wanted or p.name in wanted]
-        if not chosen:
-            raise ValueError(f"{split_file}: none of the {len(wanted)} {subset!r} structures is under {inputs}")
-        found = chosen
-    return found[:numb_test] if numb_test and numb_test > 0 else found
-
-
 def evaluate(
     predictor,
     structures: Sequence[Tuple[str, Path]],
@@ -84,7 +70,7 @@ def evaluate(
 ) -> Tuple[EvaluationReport, Any]:
     """Predict and score ``structures``; returns (report, :class:`DatasetErrors`)."""
     from deeph_tf.data.structure import load_structure, write_structure_folder
-    from deeph_tf.infer.eigen import BandErrors, physics_errors, plot_bands
+    from deeph_tf.infer.electronic import BandErrors, physics_errors, plot_bands
     from deeph_tf.infer.metrics import DatasetErrors, counted_entries, structure_errors
 
     target = predictor.target
@@ -95,25 +81,22 @@ def evaluate(
     # Plots: PREFIX.parity.png and PREFIX.bands/<sid>.png with -d, else in OUTPUT_DIR.
     parity_png = Path(f"{detail_prefix}.parity.png") if detail_prefix else (output_dir / "parity.png" if output_dir else None)
     bands_dir = Path(f"{detail_prefix}.bands") if detail_prefix else (output_dir / "bands" if output_dir else None)
-    iterator = structures
-    if progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        iterator = tqdm(structures, desc="dtest", unit="structure", leave=False)
-    for sid, folder in iterator:
+    for sid, folder in track(structures, description="dtest", enabled=progress):
         structure = load_structure(folder)
         graph, predicted = predictor.predict_structure(structure)
         report.n_structures += 1
         overlap = structure.read_blocks("overlap") if structure.has_blocks("overlap") else None
+        scored = target != "overlap" and structure.has_blocks(target)
+        reference = structure.read_blocks(target) if scored else None
         if output_dir is not None:
-            blocks = {f"{target}_pred": predicted}
+            pair_order = reference if reference is not None else overlap
+            blocks = {f"{target}_pred": predicted if pair_order is None else in_pair_order(predicted, pair_order)}
             if overlap is not None:
                 blocks["overlap"] = overlap
             written = write_structure_folder(output_dir / "dft" / sid, structure.poscar, structure.info, blocks)
             report.predictions.append(str(Path(written) / f"{target}_pred.h5"))
-        if target == "overlap" or not structure.has_blocks(target):
+        if reference is None:
             continue
-        reference = structure.read_blocks(target)
         errors.add(structure_errors(predicted, reference, overlap, structure, name=sid, operator=target,
                                     gauge=target == "hamiltonian"))
         report.n_scored += 1
@@ -141,43 +124,44 @@ def evaluate(
         report.blocks = errors.to_dict()
         if parity_png is not None:
             parity_png.parent.mkdir(parents=True, exist_ok=True)
-            report.plots.append(str(plot_parity(parity, parity_png, target)))
+            report.plots.append(str(plot_block_parity(parity, parity_png, target)))
     if detail_prefix:
         _write_details(detail_prefix, target, detail_rows, report)
     return report, errors
 
 
-def plot_parity(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], png_path: PathLike, target: str = "hamiltonian") -> Path:
-    """Prediction against DFT of every counted entry (hexbin for many points), with the MAE."""
-    import matplotlib
+def in_pair_order(blocks: BlockSet, template: BlockSet) -> BlockSet:
+    """``blocks`` with ``template``'s atom_pairs order (the same set of pairs).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A prediction comes in the graph's order (on-site pairs first); written in the order of
+    the structure's own hamiltonian.h5 (or overlap.h5) it has that file's ``atom_pairs``,
+    ``chunk_shapes`` and ``chunk_boundaries``, which DeepH-dock's ``dock analyze error`` requires.
 
-    reference = np.concatenate([r for r, _ in pairs])
-    predicted = np.concatenate([p for _, p in pairs])
-    unit = "eV" if target == "hamiltonian" else ""
-    mae_meV = 1e3 * float(np.mean(np.abs(predicted - reference)))
-    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(9, 4))
-    lo, hi = float(min(reference.min(), predicted.min())), float(max(reference.max(), predicted.max()))
-    if reference.size > 20000:
-        ax.hexbin(reference, predicted, gridsize=120, bins="log", mincnt=1, cmap="viridis")
-    else:
-        ax.scatter(reference, predicted, s=3, alpha=0.5)
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel(f"DFT {target} entry ({unit})".replace(" ()", ""))
-    ax.set_ylabel(f"predicted ({unit})".replace(" ()", ""))
-    ax.set_title(f"{len(pairs)} structures, {reference.size} entries, MAE {mae_meV:.3g} m{unit}")
-    errors_meV = 1e3 * (predicted - reference)
-    ax_err.hist(errors_meV, bins=100, log=True)
-    ax_err.set_xlabel(f"prediction - DFT (m{unit})")
-    ax_err.set_ylabel("entries")
-    fig.tight_layout()
-    png_path = Path(png_path)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return png_path
+    Raises:
+        ValueError: the two sets of pairs differ (names one pair only in each).
+    """
+    if np.array_equal(blocks.atom_pairs, template.atom_pairs):
+        return blocks
+    index = blocks.pair_index()
+    order = template.keys()
+    if len(order) != len(index) or any(key not in index for key in order):
+        only_here = sorted(set(index) - set(order))[:1]
+        only_there = sorted(set(order) - set(index))[:1]
+        raise ValueError(f"the predicted pairs differ from the structure's ({len(index)} vs {len(order)}; "
+                         f"e.g. only predicted: {only_here}, only in the file: {only_there})")
+    return BlockSet(template.atom_pairs, [blocks.blocks[index[key]] for key in order])
+
+
+def plot_block_parity(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], png_path: PathLike,
+                      target: str = "hamiltonian") -> Path:
+    """dtest's parity figure: every counted entry, predicted against DFT, with an error histogram.
+
+    Args:
+        pairs: (reference, predicted) counted entries of each structure (eV for a Hamiltonian).
+    """
+    panel = ParityPanel(f"{target} entries", np.concatenate([r for r, _ in pairs]),
+                        np.concatenate([p for _, p in pairs]), "eV" if target == "hamiltonian" else "")
+    return plot_parity([panel], png_path, title=f"{len(pairs)} structures", error_histogram=True)
 
 
 def _write_details(prefix: str, target: str, rows: List[str], report: EvaluationReport) -> None:
@@ -193,15 +177,7 @@ def _write_details(prefix: str, target: str, rows: List[str], report: Evaluation
             for index, ref, pred in zip(m["orbital_indices"], m["energies_ref_eV"], m["energies_pred_eV"]):
                 lines.append(f"{m['name']} {int(index)} {ref: .8e} {pred: .8e}")
         atomic_write_text(f"{prefix}.orbital_energy.out", "\n".join(lines) + "\n")
-    atomic_write_text(f"{prefix}.summary.json", json.dumps(report.to_dict(), indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(type(value))
+    atomic_write_text(f"{prefix}.summary.json", json_text(report.to_dict()))
 
 
 def format_physics(report: EvaluationReport) -> str:

@@ -210,7 +210,7 @@ def _validation_sources(config: Mapping, graph_set, subset: str) -> Dict[str, ob
 
 def _energy_errors(predicted: List[dict], reference: List[dict], frames) -> Dict[str, float]:
     """mae/rmse of energy per atom (eV/atom) and force components (eV/A), dtest's statistics."""
-    from deeph_tf.infer.energy_test import EnergyResults
+    from deeph_tf.infer.force_field_eval import EnergyResults
 
     results = EnergyResults(
         names=[f.name for f in frames], natoms=[f.n_atoms for f in frames],

@@ -182,7 +182,7 @@ def test_error_sums_merge():
 
 
 def test_metrics_and_eigen_do_not_import_tensorflow():
-    code = ("import sys, deeph_tf.infer.metrics, deeph_tf.infer.eigen; "
+    code = ("import sys, deeph_tf.infer.metrics, deeph_tf.infer.electronic; "
             "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0
 

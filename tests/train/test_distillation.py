@@ -107,7 +107,8 @@ def test_report_compares_student_with_teacher_and_dft(distilled):
     text = (distilled / "student" / "report.md").read_text()
     assert "### student vs teacher" in text and "### student vs DFT" in text
     # Student vs DFT here is dtest's number: mean over the 3 validation structures of their MAE.
-    from deeph_tf.infer.evaluate import evaluate, select_structures
+    from deeph_tf.infer.evaluate import evaluate
+    from deeph_tf.infer.selection import select_structures
     from deeph_tf.infer.predict import Predictor
 
     student = Predictor.load(distilled / "student")

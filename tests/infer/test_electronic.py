@@ -1,4 +1,4 @@
-"""deeph_tf.infer.eigen: orbital energies, HOMO-LUMO gaps, Bloch sums, bands and band plots."""
+"""deeph_tf.infer.electronic: orbital energies, HOMO-LUMO gaps, Bloch sums, bands and band plots."""
 import dataclasses
 
 import numpy as np
@@ -8,10 +8,10 @@ import scipy.linalg
 from conftest import REPO_ROOT, WATER, requires_shared, shared_path
 from deeph_tf.data.block_h5 import BlockSet, blocks_to_dense
 from deeph_tf.data.structure import load_structure
-from deeph_tf.infer.eigen import (BandErrors, BlochSum, KPathSegment, MolecularOrbitalErrors, band_structure,
-                                  default_k_grid, is_molecule, k_grid_points, k_path_points,
-                                  molecular_orbital_errors, occupied_count, orbital_energies, physics_errors,
-                                  plot_bands, read_k_path)
+from deeph_tf.infer.electronic import (BandErrors, BlochSum, KPathSegment, MolecularOrbitalErrors,
+                                       band_structure, default_k_grid, is_molecule, k_grid_points, k_path_points,
+                                       molecular_orbital_errors, occupied_count, orbital_energies,
+                                       physics_errors, plot_bands, read_k_path)
 
 MOLECULES = REPO_ROOT / "tests" / "fixtures" / "mixed_molecules" / "dft"
 

@@ -13,18 +13,22 @@ have virials. Detail files with ``-d PREFIX`` (DeePMD's names and columns)::
 """
 from __future__ import annotations
 
-import json
 import logging
-import sys
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from deeph_tf.atomic_io import atomic_write_text
+from deeph_tf.jsonutil import json_text
+from deeph_tf.plotting import ParityPanel, plot_parity
+from deeph_tf.progress import track
 
 logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass
@@ -70,12 +74,7 @@ def evaluate_frames(predictor, frames: Sequence[Tuple[str, object]], progress: b
     from deeph_tf.data.labeled import LabeledFrame
 
     results, predicted = EnergyResults(), []
-    iterator = frames
-    if progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        iterator = tqdm(frames, desc="dtest", unit="structure", leave=False)
-    for sid, frame in iterator:
+    for sid, frame in track(frames, description="dtest", enabled=progress):
         out = predictor.predict_frame(frame)
         predicted.append(LabeledFrame(name=frame.name, species=frame.species, positions=frame.positions, lattice=frame.lattice,
                                       pbc=frame.pbc, energy=float(out["energy"]), forces=out["forces"],
@@ -138,7 +137,7 @@ def write_details(prefix: str, results: EnergyResults, summary: Dict[str, float]
         atomic_write_text(f"{prefix}.v.out", _table(header, v))
         atomic_write_text(f"{prefix}.v_peratom.out", _table(header, v / natoms[with_virial, None]))
         paths += [f"{prefix}.v.out", f"{prefix}.v_peratom.out"]
-    atomic_write_text(f"{prefix}.summary.json", json.dumps(dict(summary, structures_tested=results.names), indent=1) + "\n")
+    atomic_write_text(f"{prefix}.summary.json", json_text(dict(summary, structures_tested=results.names)))
     paths.append(f"{prefix}.summary.json")
     if plots:
         try:
@@ -148,30 +147,11 @@ def write_details(prefix: str, results: EnergyResults, summary: Dict[str, float]
     return paths
 
 
-def plot_energy_parity(results: EnergyResults, png_path: Path) -> Path:
-    """Two panels: energy per atom (eV/atom) and force components (eV/A), DFT vs predicted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from deeph_tf.atomic_io import atomic_path
-
+def plot_energy_parity(results: EnergyResults, png_path: PathLike) -> Path:
+    """Two parity panels: energy per atom (eV/atom) and force components (eV/A), DFT vs predicted."""
     natoms = np.asarray(results.natoms, np.float64)
-    e_ref, e_pred = np.asarray(results.energy_ref) / natoms, np.asarray(results.energy_pred) / natoms
-    f_ref, f_pred = np.concatenate(results.forces_ref).reshape(-1), np.concatenate(results.forces_pred).reshape(-1)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    for ax, (ref, pred, label, unit) in zip(axes, ((e_ref, e_pred, "energy per atom", "eV/atom"),
-                                                   (f_ref, f_pred, "force components", "eV/A"))):
-        low, high = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
-        ax.plot([low, high], [low, high], color="0.6", lw=1)
-        ax.scatter(ref, pred, s=4, alpha=0.6)
-        rmse = float(np.sqrt(np.mean((pred - ref) ** 2)))
-        ax.set_title(f"{label}: RMSE {rmse:.3g} {unit}")
-        ax.set_xlabel(f"DFT ({unit})")
-        ax.set_ylabel(f"predicted ({unit})")
-    fig.tight_layout()
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return png_path
+    return plot_parity(
+        [ParityPanel("energy per atom", np.asarray(results.energy_ref) / natoms,
+                     np.asarray(results.energy_pred) / natoms, "eV/atom"),
+         ParityPanel("force components", np.concatenate(results.forces_ref), np.concatenate(results.forces_pred), "eV/A")],
+        png_path)

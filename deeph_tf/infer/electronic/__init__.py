@@ -1,0 +1,34 @@
+"""Physics errors from (H, S): orbital energies of molecules, bands of periodic structures.
+
+NumPy/SciPy only (matplotlib for the band plots); energies in eV in, errors in meV out.
+
+:mod:`~deeph_tf.infer.electronic.bloch`
+    Bloch sums H(k), S(k) from blocks and the generalized eigenproblem.
+:mod:`~deeph_tf.infer.electronic.kpoints`
+    ``K_PATH`` files, k-paths and uniform k-grids.
+:mod:`~deeph_tf.infer.electronic.occupation`
+    The number of occupied orbitals (info.json ``occupation`` or the Fermi energy).
+:mod:`~deeph_tf.infer.electronic.molecules`
+    Orbital energies, HOMO, LUMO and gap errors of molecules.
+:mod:`~deeph_tf.infer.electronic.bands`
+    Bands of crystals near the Fermi energy and :func:`physics_errors` (molecule or crystal).
+:mod:`~deeph_tf.infer.electronic.band_plot`
+    Band plots.
+"""
+from deeph_tf.infer.electronic.band_plot import plot_bands
+from deeph_tf.infer.electronic.bands import DEFAULT_BAND_WINDOW_EV, BandErrors, band_structure, physics_errors
+from deeph_tf.infer.electronic.bloch import (BlochSum, band_energies, bloch_operators, generalized_eigenvalues,
+                                             is_molecule, spinful_overlap)
+from deeph_tf.infer.electronic.kpoints import (DEFAULT_K_PER_DIRECTION, K_PATH_FILENAME, KPathPoints, KPathSegment,
+                                               default_k_grid, k_grid_points, k_path_points, read_k_path,
+                                               reciprocal_lattice)
+from deeph_tf.infer.electronic.molecules import MolecularOrbitalErrors, molecular_orbital_errors, orbital_energies
+from deeph_tf.infer.electronic.occupation import occupied_count
+
+__all__ = [
+    "BandErrors", "BlochSum", "DEFAULT_BAND_WINDOW_EV", "DEFAULT_K_PER_DIRECTION", "K_PATH_FILENAME", "KPathPoints",
+    "KPathSegment", "MolecularOrbitalErrors", "band_energies", "band_structure", "bloch_operators",
+    "default_k_grid", "generalized_eigenvalues", "is_molecule", "k_grid_points", "k_path_points",
+    "molecular_orbital_errors", "occupied_count", "orbital_energies", "physics_errors", "plot_bands",
+    "read_k_path", "reciprocal_lattice", "spinful_overlap",
+]
