@@ -6,6 +6,8 @@ do). Values are in the target's unit (eV for the Hamiltonian).
 """
 from __future__ import annotations
 
+from typing import Dict, Mapping, Optional
+
 import tensorflow as tf
 
 from deeph_tf.data import keys
@@ -48,19 +50,45 @@ def masked_entries(prediction, batch, operator: str = "hamiltonian", gauge: bool
     return diff, target, mask
 
 
+def loss_totals(batch, kind: str = "mae", operator: str = "hamiltonian", dtype=tf.float32) -> Dict[str, tf.Tensor]:
+    """What the loss of a batch is normalized by, from the batch alone (no prediction), ``dtype``:
+    ``count`` (counted entries) and, for "wmae", ``abs_target`` (sum of |target| over them, eV).
+
+    Data-parallel training sums these over the workers first, so that every worker's loss is
+    its share of the loss of the union of all workers' batches (see :func:`masked_loss`).
+    """
+    totals = {"count": tf.zeros((), dtype), "abs_target": tf.zeros((), dtype)}
+    for key_fn, mask_key in ((keys.node_key, keys.NODE_MASK), (keys.edge_key, keys.EDGE_MASK)):
+        mask = tf.cast(batch[mask_key], dtype)
+        totals["count"] += tf.reduce_sum(mask)
+        totals["abs_target"] += tf.reduce_sum(tf.abs(tf.cast(batch[key_fn(operator)], dtype)) * mask)
+    return totals if kind == "wmae" else {"count": totals["count"]}
+
+
 def masked_loss(
     prediction, batch, kind: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False,
-    return_count: bool = False,
+    totals: Optional[Mapping[str, tf.Tensor]] = None,
 ):
-    """Mean loss over the counted entries of the batch (and their number with ``return_count``).
+    """Mean loss over the counted entries of the batch.
 
     kind: "mae" |d|, "mse" d^2, "huber" (quadratic below ``huber_delta`` eV), "wmae": |d|
-    weighted by 1 + |target| / mean|target| (large entries such as core levels count more).
+    weighted by 1 + |target| / scale (large entries such as core levels count more), where
+    scale = mean |target| over the counted entries.
+
+    ``totals``: :func:`loss_totals` summed over all data-parallel workers. Then the sum of the
+    per-entry losses is divided by the total count and the wmae scale is that of all workers'
+    entries, so the workers' values add up to the loss of the union of their batches exactly
+    (and so do their gradients). None: this batch's own totals (one worker).
     """
     if kind not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, received: {kind!r}")
     diff, target, mask = masked_entries(prediction, batch, operator, gauge)
-    count = tf.maximum(tf.reduce_sum(mask), 1.0)
+    if totals is None:
+        count = tf.maximum(tf.reduce_sum(mask), 1.0)
+        abs_target = tf.reduce_sum(tf.abs(target) * mask) if kind == "wmae" else None
+    else:
+        count = tf.maximum(tf.cast(totals["count"], diff.dtype), 1.0)
+        abs_target = tf.cast(totals["abs_target"], diff.dtype) if kind == "wmae" else None
     if kind == "mae":
         per_entry = tf.abs(diff)
     elif kind == "mse":
@@ -70,10 +98,9 @@ def masked_loss(
         absolute = tf.abs(diff)
         per_entry = tf.where(absolute < delta, 0.5 * tf.square(diff) / delta, absolute - 0.5 * delta)
     else:
-        scale = tf.reduce_sum(tf.abs(target) * mask) / count
+        scale = abs_target / count
         per_entry = tf.abs(diff) * (1.0 + tf.abs(target) / tf.maximum(scale, 1e-12))
-    loss = tf.reduce_sum(per_entry * mask) / count
-    return (loss, count) if return_count else loss
+    return tf.reduce_sum(per_entry * mask) / count
 
 
 def masked_mae(prediction, batch, operator: str = "hamiltonian", gauge: bool = False):

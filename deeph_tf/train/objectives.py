@@ -1,8 +1,10 @@
 """What a training run minimizes and reports: one objective per kind of target.
 
-An objective gives the loss of a batch (and the count it is a mean over, for exact
-data-parallel averaging), per-batch *sums* from which metrics are finished after summing
-over batches and workers (reduce, then divide), and the lcurve metric names.
+An objective gives the loss of a batch, the ``loss_totals`` that loss is normalized by (from
+the batch alone; data-parallel training sums them over the workers and passes them back, so
+each worker's loss is its share of the loss of the union of all batches, exactly), per-batch
+*sums* from which metrics are finished after summing over batches and workers (reduce, then
+divide), and the lcurve metric names.
 
 - :class:`BlockObjective`: operator targets (Hamiltonian, overlap, density matrix), masked
   block entries: loss ``mae|mse|huber|wmae``; metrics ``loss``, ``mae`` (+ ``mae_gauge`` for
@@ -16,12 +18,12 @@ over batches and workers (reduce, then divide), and the lcurve metric names.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import tensorflow as tf
 
 from deeph_tf.data import keys
-from deeph_tf.train.losses import masked_loss, masked_mae
+from deeph_tf.train.losses import loss_totals, masked_loss, masked_mae
 
 
 class BlockObjective:
@@ -38,8 +40,13 @@ class BlockObjective:
     def sum_names(self) -> List[str]:
         return ["abs_error_sum", "count", "loss", "batches"] + (["abs_error_sum_gauge"] if self.operator == "hamiltonian" else [])
 
-    def loss(self, prediction, batch, return_count: bool = False):
-        return masked_loss(prediction, batch, self.kind, self.operator, self.huber_delta, self.gauge, return_count=return_count)
+    def loss_totals(self, batch, dtype=tf.float32) -> Dict[str, tf.Tensor]:
+        """Counted entries (and, for wmae, the sum of |target|) of ``batch``: :func:`loss_totals`."""
+        return loss_totals(batch, self.kind, self.operator, dtype)
+
+    def loss(self, prediction, batch, totals: Optional[Mapping[str, tf.Tensor]] = None):
+        """Mean loss of the batch; with ``totals`` summed over the workers, this worker's share."""
+        return masked_loss(prediction, batch, self.kind, self.operator, self.huber_delta, self.gauge, totals=totals)
 
     def metric_sums(self, prediction, batch) -> Dict[str, tf.Tensor]:
         abs_sum, count = masked_mae(prediction, batch, self.operator)
@@ -94,35 +101,51 @@ class EnergyForceObjective:
         return [lim + (s - lim) * ratio for s, lim in zip(self.start, self.limit)]
 
     @staticmethod
-    def _terms(prediction, batch):
-        """Squared and absolute errors per structure (energy, virial) and per atom (forces)."""
-        energy = prediction["energy"]
-        dtype = energy.dtype
+    def _valid(batch, dtype):
+        """(graph_valid [n_graphs], node_valid [N], virial_valid [n_graphs]) as 0/1 of ``dtype``."""
         graph_valid = tf.cast(batch["graph_valid"], dtype)
-        node_valid = tf.cast(batch["node_valid"], dtype)
+        virial_valid = tf.cast(batch[keys.VIRIAL_VALID], dtype) * graph_valid if keys.VIRIAL_VALID in batch else None
+        return graph_valid, tf.cast(batch["node_valid"], dtype), virial_valid
+
+    def loss_totals(self, batch, dtype=tf.float32) -> Dict[str, tf.Tensor]:
+        """What the loss terms are means over: structures ``n_e``, force components ``n_f``
+        (3 per atom) and virial components ``n_v`` (9 per labelled structure)."""
+        graph_valid, node_valid, virial_valid = self._valid(batch, dtype)
+        totals = {"n_e": tf.reduce_sum(graph_valid), "n_f": 3.0 * tf.reduce_sum(node_valid)}
+        totals["n_v"] = tf.zeros((), dtype) if virial_valid is None else 9.0 * tf.reduce_sum(virial_valid)
+        return totals
+
+    def _terms(self, prediction, batch):
+        """Squared and absolute errors per structure (energy, virial) and per atom (forces)."""
+        energy = prediction[keys.ENERGY]
+        dtype = energy.dtype
+        graph_valid, node_valid, virial_valid = self._valid(batch, dtype)
         n_graphs = tf.shape(graph_valid)[0]
         node_graph = tf.cast(batch["node_graph"], tf.int32)
         natoms = tf.math.unsorted_segment_sum(node_valid, node_graph, n_graphs + 1)[:n_graphs]
         natoms = tf.maximum(natoms, 1.0)
         de = (energy - tf.cast(batch[keys.ENERGY], dtype)) / natoms * graph_valid  # eV/atom
-        df = (prediction["forces"] - tf.cast(batch[keys.FORCES], dtype)) * node_valid[:, None]  # eV/A
-        terms = {"de": de, "df": df, "n_e": tf.reduce_sum(graph_valid), "n_f": 3.0 * tf.reduce_sum(node_valid)}
-        if "virial" in prediction:
-            virial_valid = tf.cast(batch[keys.VIRIAL_VALID], dtype) * graph_valid
-            dv = (prediction["virial"] - tf.cast(batch[keys.VIRIAL], dtype)) / natoms[:, None, None] * virial_valid[:, None, None]
-            terms.update(dv=dv, n_v=9.0 * tf.reduce_sum(virial_valid))
+        df = (prediction[keys.FORCES] - tf.cast(batch[keys.FORCES], dtype)) * node_valid[:, None]  # eV/A
+        terms = {"de": de, "df": df, **self.loss_totals(batch, dtype)}
+        if keys.VIRIAL in prediction:
+            dv = (prediction[keys.VIRIAL] - tf.cast(batch[keys.VIRIAL], dtype)) / natoms[:, None, None] * virial_valid[:, None, None]
+            terms["dv"] = dv
+        else:
+            terms["n_v"] = tf.zeros((), dtype)  # no virial predicted: none counted
         return terms
 
-    def loss(self, prediction, batch, return_count: bool = False):
+    def loss(self, prediction, batch, totals: Optional[Mapping[str, tf.Tensor]] = None):
+        """The ener loss of the batch; with ``totals`` summed over the workers, this worker's share."""
         terms = self._terms(prediction, batch)
         dtype = terms["de"].dtype
+        counts = terms if totals is None else {name: tf.cast(value, dtype) for name, value in totals.items()}
         pref = tf.cast(self.prefactors, dtype)
-        l2_e = tf.reduce_sum(tf.square(terms["de"])) / tf.maximum(terms["n_e"], 1.0)
-        l2_f = tf.reduce_sum(tf.square(terms["df"])) / tf.maximum(terms["n_f"], 1.0)
+        l2_e = tf.reduce_sum(tf.square(terms["de"])) / tf.maximum(counts["n_e"], 1.0)
+        l2_f = tf.reduce_sum(tf.square(terms["df"])) / tf.maximum(counts["n_f"], 1.0)
         loss = pref[0] * l2_e + pref[1] * l2_f
         if self.use_virial and "dv" in terms:
-            loss = loss + pref[2] * tf.reduce_sum(tf.square(terms["dv"])) / tf.maximum(terms["n_v"], 1.0)
-        return (loss, tf.maximum(terms["n_e"], 1.0)) if return_count else loss
+            loss = loss + pref[2] * tf.reduce_sum(tf.square(terms["dv"])) / tf.maximum(counts["n_v"], 1.0)
+        return loss
 
     def metric_sums(self, prediction, batch) -> Dict[str, tf.Tensor]:
         terms = self._terms(prediction, batch)
@@ -130,9 +153,8 @@ class EnergyForceObjective:
             "sq_e": tf.reduce_sum(tf.square(terms["de"])), "abs_e": tf.reduce_sum(tf.abs(terms["de"])), "n_e": terms["n_e"],
             "sq_f": tf.reduce_sum(tf.square(terms["df"])), "abs_f": tf.reduce_sum(tf.abs(terms["df"])), "n_f": terms["n_f"],
         }
-        zero = tf.zeros((), terms["de"].dtype)
-        out["sq_v"] = tf.reduce_sum(tf.square(terms["dv"])) if "dv" in terms else zero
-        out["n_v"] = terms.get("n_v", zero)
+        out["sq_v"] = tf.reduce_sum(tf.square(terms["dv"])) if "dv" in terms else tf.zeros((), terms["de"].dtype)
+        out["n_v"] = terms["n_v"]
         return out
 
     def finish(self, total: Mapping[str, float]) -> Dict[str, float]:

@@ -7,7 +7,7 @@ A step takes a padded batch (one of a few bucket shapes) and runs under
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Dict, Optional
 
 import tensorflow as tf
 
@@ -30,12 +30,14 @@ class CompiledSteps:
         gauge: DeepH's ``standardize_gauge``: train on gauge-corrected errors (needs S).
         objective: what to minimize and report (:mod:`deeph_tf.train.objectives`); by default a
             :class:`BlockObjective` from ``loss``, ``operator``, ``huber_delta`` and ``gauge``.
-        gradient_transform: data-parallel training: ``f(gradient_sums, count) -> (sums, count)``
-            summing both over the workers. Each worker then differentiates the *sum* of its
-            per-entry losses, and the update uses sum / total count: the gradient of the mean
-            over every worker's entries, exact even when workers hold unequal numbers of
-            entries (N workers with batch b take the step of one worker with batch N*b). The
-            gradients are computed under XLA, the collective runs outside it.
+        gradient_transform: data-parallel training: ``f(tensors, count) -> (sums, count)`` summing
+            both over the workers. Each step first sums the objective's ``loss_totals`` (what the
+            loss is normalized by: counted entries, the wmae scale's sum of |target|, DeePMD's
+            structure/atom counts), so each worker's loss is its share of the loss of the union
+            of all workers' batches; the sum of the workers' gradients is then exactly the
+            gradient on that union (N workers with batch b take the step of one worker with
+            batch N*b, up to float reduction order), even when workers hold unequal numbers of
+            entries. The gradients are computed under XLA, the collectives run outside it.
     """
 
     def __init__(self, model, optimizer, loss: str = "mae", operator: str = "hamiltonian",
@@ -48,7 +50,8 @@ class CompiledSteps:
         self.train_traces = 0
         self.eval_traces = 0
         self._train = tf.function(self._train_step, jit_compile=jit_compile)
-        self._gradient_sums = tf.function(self._gradient_sum_step, jit_compile=jit_compile)
+        self._totals = tf.function(self._totals_step, jit_compile=jit_compile)
+        self._gradient_part = tf.function(self._gradient_part_step, jit_compile=jit_compile)
         self._apply = tf.function(self._apply_step, jit_compile=jit_compile)
         self._eval = tf.function(self._eval_step, jit_compile=jit_compile)
 
@@ -65,21 +68,23 @@ class CompiledSteps:
         self.optimizer.apply_gradients(zip(gradients, variables))
         return dict(self._metrics(prediction, batch), loss=loss)
 
-    def _gradient_sum_step(self, batch):
-        """Gradients of the summed loss, the count of entries, and the metrics (no update)."""
+    def _totals_step(self, batch):
+        return self.objective.loss_totals(batch, self.model.dtype_policy.variable_dtype)
+
+    def _gradient_part_step(self, batch, totals):
+        """Gradients of this worker's share of the union loss (``totals`` summed over the
+        workers), and the metrics with this batch's own loss (no update)."""
         self.train_traces += 1
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             prediction = self.model(batch, training=True)
-            loss, count = self.objective.loss(prediction, batch, return_count=True)
-            total = loss * count
-            scaled = self.optimizer.scale_loss(total) if hasattr(self.optimizer, "scale_loss") else total
+            share = self.objective.loss(prediction, batch, totals=totals)
+            scaled = self.optimizer.scale_loss(share) if hasattr(self.optimizer, "scale_loss") else share
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
-        return gradients, count, dict(self._metrics(prediction, batch), loss=loss)
+        return gradients, dict(self._metrics(prediction, batch), loss=self.objective.loss(prediction, batch))
 
-    def _apply_step(self, gradient_sums, count):
-        """One update with the gradient of the mean: sums / total count."""
-        gradients = [g / tf.cast(count, g.dtype) for g in gradient_sums]
+    def _apply_step(self, gradients):
+        """One update with gradients summed over the workers."""
         if self.clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
@@ -96,12 +101,20 @@ class CompiledSteps:
 
     def train(self, batch) -> dict:
         """One optimizer update on ``batch`` (string fields are dropped)."""
+        inputs = model_inputs(batch)
         if self.gradient_transform is None:
-            return self._train(model_inputs(batch))
-        gradient_sums, count, metrics = self._gradient_sums(model_inputs(batch))
-        gradient_sums, total_count = self.gradient_transform(gradient_sums, count)
-        self._apply(gradient_sums, total_count)
+            return self._train(inputs)
+        totals = self._sum_over_workers(self._totals(inputs))
+        gradients, metrics = self._gradient_part(inputs, totals)
+        gradients, _ = self.gradient_transform(gradients, tf.zeros((), gradients[0].dtype))
+        self._apply(list(gradients))
         return metrics
+
+    def _sum_over_workers(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """Each value summed over the workers (one collective of ``gradient_transform``)."""
+        names = sorted(values)
+        sums, last = self.gradient_transform([values[name] for name in names[:-1]], values[names[-1]])
+        return dict(zip(names, list(sums) + [last]))
 
     def evaluate(self, batch) -> dict:
         return self._eval(model_inputs(batch))

@@ -52,3 +52,21 @@ def test_gauge_correction_removes_a_per_structure_shift(batch):
 def test_unknown_loss_is_rejected(batch):
     with pytest.raises(ValueError, match="loss must be one of"):
         masked_loss({"node": batch["node_hamiltonian"], "edge": batch["edge_hamiltonian"]}, batch, "l3")
+
+
+def test_wmae_by_hand_and_with_totals_of_all_workers(batch):
+    """wmae = mean |d| (1 + |t| / scale), scale = mean |t|. A constant error 0.1 eV gives
+    0.1 * (1 + 1) with the batch's own scale; with totals of all workers (here: this batch and
+    an identical one) the value is this batch's share, half of it; a doubled scale gives 0.15."""
+    from deeph_tf.train.losses import loss_totals
+
+    prediction = _prediction(batch, batch["node_hamiltonian"].numpy() + 0.1, batch["edge_hamiltonian"].numpy() - 0.1)
+    own = loss_totals(batch, "wmae", dtype=tf.float64)
+    assert float(own["count"]) == 3 * 24 * 24
+    assert float(masked_loss(prediction, batch, "wmae")) == pytest.approx(0.2, rel=1e-12)
+    assert float(masked_loss(prediction, batch, "wmae", totals=own)) == pytest.approx(0.2, rel=1e-12)
+    two_workers = {name: 2 * value for name, value in own.items()}
+    assert float(masked_loss(prediction, batch, "wmae", totals=two_workers)) == pytest.approx(0.1, rel=1e-12)
+    doubled_scale = dict(own, abs_target=2 * own["abs_target"])
+    assert float(masked_loss(prediction, batch, "wmae", totals=doubled_scale)) == pytest.approx(0.15, rel=1e-12)
+    assert set(loss_totals(batch, "mae")) == {"count"}

@@ -52,7 +52,7 @@ def test_loss_and_metrics_by_hand():
     dv = (np.eye(3) * 0.3 / 2).reshape(-1)  # structure 0 only
     l2_e, l2_f, l2_v = np.mean(de**2), np.mean(df**2), np.mean(dv**2)
     expected = 0.02 * l2_e + 1000.0 * l2_f + 0.5 * l2_v
-    loss, count = objective.loss(prediction, batch, return_count=True)
+    loss, count = objective.loss(prediction, batch), objective.loss_totals(batch, tf.float64)["n_e"]
     assert float(loss) == pytest.approx(expected, rel=1e-12) and float(count) == 2.0
     sums = {k: float(v) for k, v in objective.metric_sums(prediction, batch).items()}
     metrics = objective.finish(dict(sums, loss=float(loss), batches=1.0))
@@ -72,3 +72,28 @@ def test_build_objective_picks_by_target():
     assert isinstance(build_objective(config, 1e-3), EnergyForceObjective)
     config = normalize({"training": {"training_data": {"systems": "d"}}})
     assert build_objective(config, 1e-3).metric_names == ["loss", "mae", "mae_gauge"]
+
+
+def _structure(batch, prediction, k):
+    """Structure k of :func:`_batch` alone, as one data-parallel worker's batch (atoms 0-1 or 2)."""
+    atoms = [[0, 1], [2]][k]
+    part = {"graph_valid": batch["graph_valid"][k:k + 1], "node_valid": tf.gather(batch["node_valid"], atoms),
+            "node_graph": tf.zeros(len(atoms), tf.int32), keys.ENERGY: batch[keys.ENERGY][k:k + 1],
+            keys.FORCES: tf.gather(batch[keys.FORCES], atoms), keys.VIRIAL: batch[keys.VIRIAL][k:k + 1],
+            keys.VIRIAL_VALID: batch[keys.VIRIAL_VALID][k:k + 1]}
+    return part, {"energy": prediction["energy"][k:k + 1], "forces": tf.gather(prediction["forces"], atoms),
+                  "virial": prediction["virial"][k:k + 1]}
+
+
+def test_worker_shares_add_up_to_the_union_loss():
+    """Two workers (2 and 1 atoms, one virial label): with the loss totals summed over both, the
+    shares add up to the ener loss of the union batch; each worker's own mean would not."""
+    batch, prediction = _batch()
+    objective = EnergyForceObjective(LOSS, start_lr=1e-3, has_virial=True)
+    parts = [_structure(batch, prediction, k) for k in (0, 1)]
+    totals = {name: sum(objective.loss_totals(part, tf.float64)[name] for part, _ in parts) for name in ("n_e", "n_f", "n_v")}
+    union = float(objective.loss(prediction, batch))
+    shares = sum(float(objective.loss(p, part, totals=totals)) for part, p in parts)
+    assert shares == pytest.approx(union, rel=1e-12)
+    own_means = [float(objective.loss(p, part)) for part, p in parts]
+    assert sum(own_means) / 2 != pytest.approx(union, rel=1e-3)  # the reason for the totals
