@@ -185,7 +185,8 @@ def plot_lcurve(path: PathLike, png_path: Optional[PathLike] = None) -> Path:
     """Plot a learning curve to a PNG: each metric's training (solid) and validation (dashed)
     values on a log scale against the step, the learning rate on a second (log) axis.
 
-    Uses matplotlib's Agg renderer through a bare ``Figure`` (no pyplot, no global state).
+    Uses matplotlib's Agg renderer through a bare ``Figure`` (no pyplot, no global state;
+    :mod:`deeph_tf.plotting`); the PNG is written atomically.
 
     Args:
         path: the lcurve.out file.
@@ -194,7 +195,7 @@ def plot_lcurve(path: PathLike, png_path: Optional[PathLike] = None) -> Path:
     Returns:
         the PNG's path.
     """
-    from matplotlib.figure import Figure
+    from deeph_tf.plotting import new_figure, save_png
 
     path = Path(path)
     png = path.with_suffix(".png") if png_path is None else Path(png_path)
@@ -202,7 +203,7 @@ def plot_lcurve(path: PathLike, png_path: Optional[PathLike] = None) -> Path:
     names = data.dtype.names
     metrics = [n[: -len("_trn")] for n in names if n.endswith("_trn")]
 
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    fig = new_figure((7.0, 4.5))
     ax = fig.add_subplot()
     for i, name in enumerate(metrics):
         color = f"C{i}"
@@ -224,6 +225,6 @@ def plot_lcurve(path: PathLike, png_path: Optional[PathLike] = None) -> Path:
     if handles:
         ax.legend(handles, labels, loc="upper right", fontsize="small")
     ax.set_title(path.name)
-    fig.savefig(png, dpi=120)
+    save_png(fig, png, dpi=120)
     logger.info("wrote %s", png)
     return png

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from deeph_tf.train import report as report_module
+from deeph_tf.train.report import figures as report_figures
+from deeph_tf.train.report import markdown as report_markdown
 from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointManager
 from deeph_tf.train.lcurve import LcurveWriter, read_lcurve
 from deeph_tf.train.report import (
@@ -333,8 +335,8 @@ def test_plot_failure_still_writes_the_report(run_folder, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no renderer today")
 
-    monkeypatch.setattr(report_module, "plot_lcurve", broken)
-    monkeypatch.setattr(report_module, "plot_parity_pair", broken)
+    monkeypatch.setattr(report_figures, "plot_lcurve", broken)
+    monkeypatch.setattr(report_figures, "plot_parity", broken)
     markdown = write_report(folder).read_text()
     figures = section(markdown, "Figures")
     assert "learning-curve figure could not be drawn: no renderer today" in figures
@@ -350,13 +352,13 @@ def test_report_is_written_atomically(run_folder, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("interrupted while building the report")
 
-    monkeypatch.setattr(report_module, "_metrics_section", broken)
+    monkeypatch.setattr(report_markdown, "metrics_section", broken)
     with pytest.raises(RuntimeError, match="interrupted"):
         write_report(folder)
     assert (folder / REPORT_NAME).read_text() == "the previous report\n"
     assert not list(folder.glob(".*.tmp"))
 
-    monkeypatch.setattr(report_module, "atomic_write_text", broken)
+    monkeypatch.setattr(report_markdown, "atomic_write_text", broken)
     (folder / REPORT_NAME).unlink()
     with pytest.raises(RuntimeError):
         write_report(folder, plots=False)
