@@ -91,7 +91,7 @@ def plot_parity(panels: Sequence[ParityPanel], png_path: PathLike, title: Option
         raise ValueError("plot_parity: no panels")
     values = [_values(panel) for panel in panels]
     per_panel = 2 if error_histogram else 1
-    fig = new_figure((4.8 * per_panel * len(panels), 4.6))
+    fig = new_figure((5.0 * per_panel * len(panels), 4.6))
     axes = fig.subplots(1, per_panel * len(panels), squeeze=False)[0]
     for k, (panel, (reference, predicted)) in enumerate(zip(panels, values)):
         ax = axes[per_panel * k]

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from deeph_tf.atomic_io import atomic_write_text
+from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet
 from deeph_tf.jsonutil import json_text
 from deeph_tf.plotting import ParityPanel, plot_parity
@@ -85,26 +86,26 @@ def evaluate(
         structure = load_structure(folder)
         graph, predicted = predictor.predict_structure(structure)
         report.n_structures += 1
-        overlap = structure.read_blocks("overlap") if structure.has_blocks("overlap") else None
-        scored = target != "overlap" and structure.has_blocks(target)
+        overlap = structure.read_blocks(keys.OVERLAP) if structure.has_blocks(keys.OVERLAP) else None
+        scored = target != keys.OVERLAP and structure.has_blocks(target)
         reference = structure.read_blocks(target) if scored else None
         if output_dir is not None:
             pair_order = reference if reference is not None else overlap
             blocks = {f"{target}_pred": predicted if pair_order is None else in_pair_order(predicted, pair_order)}
             if overlap is not None:
-                blocks["overlap"] = overlap
+                blocks[keys.OVERLAP] = overlap
             written = write_structure_folder(output_dir / "dft" / sid, structure.poscar, structure.info, blocks)
             report.predictions.append(str(Path(written) / f"{target}_pred.h5"))
         if reference is None:
             continue
         errors.add(structure_errors(predicted, reference, overlap, structure, name=sid, operator=target,
-                                    gauge=target == "hamiltonian"))
+                                    gauge=target == keys.HAMILTONIAN))
         report.n_scored += 1
         ref_values, pred_values = counted_entries(predicted, reference, overlap, structure)
         parity.append((ref_values, pred_values))
         if detail_prefix:
             detail_rows.extend(f"{sid} {r: .8e} {p: .8e}" for r, p in zip(ref_values, pred_values))
-        if physics and target == "hamiltonian":
+        if physics and target == keys.HAMILTONIAN:
             try:
                 result = physics_errors(predicted, reference, overlap, structure, name=sid,
                                         **({"k_grid": tuple(k_grid)} if k_grid else {}))
@@ -153,14 +154,14 @@ def in_pair_order(blocks: BlockSet, template: BlockSet) -> BlockSet:
 
 
 def plot_block_parity(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], png_path: PathLike,
-                      target: str = "hamiltonian") -> Path:
+                      target: str = keys.HAMILTONIAN) -> Path:
     """dtest's parity figure: every counted entry, predicted against DFT, with an error histogram.
 
     Args:
         pairs: (reference, predicted) counted entries of each structure (eV for a Hamiltonian).
     """
     panel = ParityPanel(f"{target} entries", np.concatenate([r for r, _ in pairs]),
-                        np.concatenate([p for _, p in pairs]), "eV" if target == "hamiltonian" else "")
+                        np.concatenate([p for _, p in pairs]), "eV" if target == keys.HAMILTONIAN else "")
     return plot_parity([panel], png_path, title=f"{len(pairs)} structures", error_histogram=True)
 
 
@@ -168,7 +169,7 @@ def _write_details(prefix: str, target: str, rows: List[str], report: Evaluation
     """``PREFIX.<target>.out`` (structure, DFT, predicted per counted entry), ``PREFIX.orbital_energy.out``
     and ``PREFIX.summary.json``, DeePMD's detail-file style."""
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    unit = "eV" if target == "hamiltonian" else "1"
+    unit = "eV" if target == keys.HAMILTONIAN else "1"
     atomic_write_text(f"{prefix}.{target}.out", f"# structure  data_{target}({unit})  pred_{target}({unit})\n"
                       + "\n".join(rows) + ("\n" if rows else ""))
     if report.molecules:

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from deeph_tf.atomic_io import atomic_write_text
+from deeph_tf.data import keys
 from deeph_tf.jsonutil import json_text
 from deeph_tf.plotting import ParityPanel, plot_parity
 from deeph_tf.progress import track
@@ -77,19 +78,19 @@ def evaluate_frames(predictor, frames: Sequence[Tuple[str, object]], progress: b
     for sid, frame in track(frames, description="dtest", enabled=progress):
         out = predictor.predict_frame(frame)
         predicted.append(LabeledFrame(name=frame.name, species=frame.species, positions=frame.positions, lattice=frame.lattice,
-                                      pbc=frame.pbc, energy=float(out["energy"]), forces=out["forces"],
-                                      virial=out["virial"] if all(frame.pbc) else None))
+                                      pbc=frame.pbc, energy=float(out[keys.ENERGY]), forces=out[keys.FORCES],
+                                      virial=out[keys.VIRIAL] if all(frame.pbc) else None))
         if frame.energy is None or frame.forces is None:
             results.unlabeled += 1
             continue
         results.names.append(sid)
         results.natoms.append(frame.n_atoms)
         results.energy_ref.append(float(frame.energy))
-        results.energy_pred.append(float(out["energy"]))
+        results.energy_pred.append(float(out[keys.ENERGY]))
         results.forces_ref.append(np.asarray(frame.forces, np.float64))
-        results.forces_pred.append(out["forces"])
+        results.forces_pred.append(out[keys.FORCES])
         results.virial_ref.append(None if frame.virial is None else np.asarray(frame.virial, np.float64))
-        results.virial_pred.append(out["virial"])
+        results.virial_pred.append(out[keys.VIRIAL])
     return results, predicted
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from deeph_tf.conventions import SHELL_LETTERS, shell_letter
 from deeph_tf.data.block_h5 import BlockSet
 from deeph_tf.data.graph import overlap_entry_mask
+from deeph_tf.data.keys import HAMILTONIAN, OVERLAP
 from deeph_tf.data.structure import StructureFolder
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def structure_errors(
     overlap: BlockSet,
     structure: StructureFolder,
     name: Optional[str] = None,
-    operator: str = "hamiltonian",
+    operator: str = HAMILTONIAN,
     gauge: bool = True,
 ) -> StructureErrors:
     """Errors of ``prediction`` against ``reference`` on the DeepH-masked entries of one structure.
@@ -311,7 +312,7 @@ def structure_errors(
 def evaluate_structure_folder(
     structure: StructureFolder,
     prediction_name: str = "hamiltonian_pred",
-    reference_name: str = "hamiltonian",
+    reference_name: str = HAMILTONIAN,
     name: Optional[str] = None,
     gauge: Optional[bool] = None,
 ) -> StructureErrors:
@@ -320,9 +321,9 @@ def evaluate_structure_folder(
     ``gauge`` defaults to True for Hamiltonians and False otherwise (e.g. density matrices).
     """
     if gauge is None:
-        gauge = reference_name.startswith("hamiltonian")
+        gauge = reference_name.startswith(HAMILTONIAN)
     reference = structure.read_blocks(reference_name)
-    overlap = structure.read_blocks("overlap")
+    overlap = structure.read_blocks(OVERLAP)
     prediction = structure.read_blocks(prediction_name, check=False)
     return structure_errors(prediction, reference, overlap, structure, name=name, operator=reference_name,
                             gauge=gauge)
@@ -388,7 +389,7 @@ class DatasetErrors:
         out["structures"] = [s.to_dict() for s in self.structures]
         return out
 
-    def format_table(self, title: str = "hamiltonian", per_structure: bool = False) -> str:
+    def format_table(self, title: str = HAMILTONIAN, per_structure: bool = False) -> str:
         """Human-readable report (meV), as ``dtest`` prints it."""
         if not self.structures:
             return f"{title}: no structures evaluated"
