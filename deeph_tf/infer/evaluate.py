@@ -21,6 +21,7 @@ import numpy as np
 from deeph_tf.atomic_io import atomic_write_text
 from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet
+from deeph_tf.infer.metrics import DatasetErrors, aligned_blocks, counted_entries, structure_errors
 from deeph_tf.jsonutil import json_text
 from deeph_tf.plotting import ParityPanel, plot_parity
 from deeph_tf.progress import track
@@ -72,7 +73,6 @@ def evaluate(
     """Predict and score ``structures``; returns (report, :class:`DatasetErrors`)."""
     from deeph_tf.data.structure import load_structure, write_structure_folder
     from deeph_tf.infer.electronic import BandErrors, physics_errors, plot_bands
-    from deeph_tf.infer.metrics import DatasetErrors, counted_entries, structure_errors
 
     target = predictor.target
     report, errors = EvaluationReport(), DatasetErrors()
@@ -91,7 +91,7 @@ def evaluate(
         reference = structure.read_blocks(target) if scored else None
         if output_dir is not None:
             pair_order = reference if reference is not None else overlap
-            blocks = {f"{target}_pred": predicted if pair_order is None else in_pair_order(predicted, pair_order)}
+            blocks = {f"{target}_pred": predicted if pair_order is None else in_pair_order(predicted, pair_order, sid)}
             if overlap is not None:
                 blocks[keys.OVERLAP] = overlap
             written = write_structure_folder(output_dir / "dft" / sid, structure.poscar, structure.info, blocks)
@@ -131,26 +131,19 @@ def evaluate(
     return report, errors
 
 
-def in_pair_order(blocks: BlockSet, template: BlockSet) -> BlockSet:
-    """``blocks`` with ``template``'s atom_pairs order (the same set of pairs).
+def in_pair_order(blocks: BlockSet, template: BlockSet, name: str = "") -> BlockSet:
+    """``blocks`` for ``template``'s atom_pairs, in their order (pairs beyond them dropped).
 
     A prediction comes in the graph's order (on-site pairs first); written in the order of
     the structure's own hamiltonian.h5 (or overlap.h5) it has that file's ``atom_pairs``,
     ``chunk_shapes`` and ``chunk_boundaries``, which DeepH-dock's ``dock analyze error`` requires.
 
     Raises:
-        ValueError: the two sets of pairs differ (names one pair only in each).
+        ValueError: ``blocks`` lacks one of the template's pairs (names structure ``name``).
     """
     if np.array_equal(blocks.atom_pairs, template.atom_pairs):
         return blocks
-    index = blocks.pair_index()
-    order = template.keys()
-    if len(order) != len(index) or any(key not in index for key in order):
-        only_here = sorted(set(index) - set(order))[:1]
-        only_there = sorted(set(order) - set(index))[:1]
-        raise ValueError(f"the predicted pairs differ from the structure's ({len(index)} vs {len(order)}; "
-                         f"e.g. only predicted: {only_here}, only in the file: {only_there})")
-    return BlockSet(template.atom_pairs, [blocks.blocks[index[key]] for key in order])
+    return BlockSet(template.atom_pairs, aligned_blocks(blocks, template.keys(), name, "prediction"))
 
 
 def plot_block_parity(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], png_path: PathLike,

@@ -158,7 +158,13 @@ def _entry_l(shells: Sequence[int]) -> np.ndarray:
     return np.repeat(np.asarray(shells, dtype=np.int64), [2 * l + 1 for l in shells])
 
 
-def _aligned_blocks(what: BlockSet, keys: List[Tuple[int, ...]], name: str, role: str) -> List[np.ndarray]:
+def aligned_blocks(what: BlockSet, keys: List[Tuple[int, ...]], name: str, role: str) -> List[np.ndarray]:
+    """The blocks of ``what`` for the pairs ``keys`` ((R1, R2, R3, i, j), in that order); pairs beyond
+    them are ignored.
+
+    Raises:
+        ValueError: ``what`` lacks a pair or repeats one (naming structure ``name`` and its ``role``).
+    """
     try:
         index = what.pair_index()
     except ValueError as exc:
@@ -194,8 +200,8 @@ def counted_entries(prediction: BlockSet, reference: BlockSet, overlap: BlockSet
     for parity plots and detail files; spinful blocks repeat the spinless mask per spin block."""
     name = structure.name
     keys = reference.keys()
-    pred_blocks = _aligned_blocks(prediction, keys, name, "prediction")
-    s_blocks = _aligned_blocks(overlap, keys, name, "overlap")
+    pred_blocks = aligned_blocks(prediction, keys, name, "prediction")
+    s_blocks = aligned_blocks(overlap, keys, name, "overlap")
     orthogonal = bool(structure.info.get("orthogonal_basis", False))
     ref_out, pred_out = [], []
     for key, ref, pred, s in zip(keys, reference.blocks, pred_blocks, s_blocks):
@@ -236,8 +242,8 @@ def structure_errors(
     name = structure.name if name is None else name
     keys = reference.keys()
     ref_blocks = list(reference.blocks)
-    pred_blocks = _aligned_blocks(prediction, keys, name, "prediction")
-    s_blocks = _aligned_blocks(overlap, keys, name, "overlap")
+    pred_blocks = aligned_blocks(prediction, keys, name, "prediction")
+    s_blocks = aligned_blocks(overlap, keys, name, "overlap")
     f = structure.spin_factor(operator)
     counts = structure.atom_orbital_counts()
     species = structure.species

@@ -13,6 +13,8 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from deeph_tf.train.report.sections import format_number
+
 __all__ = ["MAX_EPOCH_ROWS", "EpochTable", "epoch_rows", "full_epochs"]
 
 #: At most this many rows in the per-epoch table (evenly spaced, first and last kept).
@@ -66,16 +68,6 @@ def _subsample(count: int, limit: int = MAX_EPOCH_ROWS) -> List[int]:
     return sorted({int(round(x)) for x in np.linspace(0, count - 1, limit)})
 
 
-def _fmt(value: Any, spec: str) -> str:
-    if value is None:
-        return ""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return spec % number if math.isfinite(number) else str(number)
-
-
 def epoch_rows(record: Mapping[str, Any], lcurve_table: Optional[np.ndarray],
                max_rows: int = MAX_EPOCH_ROWS) -> EpochTable:
     """The per-epoch table: for each epoch the lcurve.out row with the largest step <= its last step.
@@ -109,7 +101,8 @@ def epoch_rows(record: Mapping[str, Any], lcurve_table: Optional[np.ndarray],
                 cells += _lcurve_cells(lcurve_table, int(order[position]), metrics)
             else:
                 cells += [""] * (len(metrics) + 2)
-            cells += [_fmt(entry.get("seconds"), "%.2f"), _fmt(entry.get("peak_rss_mib"), "%.1f")]
+            cells += [format_number(entry.get(key), spec, missing="", text=str)
+                      for key, spec in (("seconds", "%.2f"), ("peak_rss_mib", "%.1f"))]
             rows.append(cells)
         notes.append("Each row shows the lcurve.out row with the largest step <= the epoch's last step "
                      "(column `lcurve step`), with lcurve.out's formatting; `seconds` is the epoch's wall time.")

@@ -44,7 +44,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from deeph_tf.atomic_io import atomic_write_text
 from deeph_tf.data import keys
@@ -76,6 +76,14 @@ class ReportError(ValueError):
     """A training record or run folder that cannot give a report, with the file and the reason."""
 
 
+def _require_keys(entry: Any, required: Sequence[str], problem: str, needs: str) -> None:
+    """Raise ``ReportError("<problem> 'a', 'b' (<needs> <required>)")`` for the keys ``entry`` lacks
+    (all of them when it is not an object)."""
+    missing = [key for key in required if not isinstance(entry, Mapping) or key not in entry]
+    if missing:
+        raise ReportError(f"{problem} {', '.join(repr(key) for key in missing)} ({needs} {', '.join(required)})")
+
+
 def validate_training_record(record: Mapping[str, Any], source: str = "training record") -> None:
     """Check the keys and basic types of a record (see the module docstring).
 
@@ -84,10 +92,7 @@ def validate_training_record(record: Mapping[str, Any], source: str = "training 
     """
     if not isinstance(record, Mapping):
         raise ReportError(f"{source}: a training record must be a JSON object, got {type(record).__name__}")
-    missing = [key for key in _REQUIRED if key not in record]
-    if missing:
-        raise ReportError(f"{source}: missing key(s) {', '.join(repr(k) for k in missing)} "
-                          f"(a {RECORD_FORMAT} record needs {', '.join(_REQUIRED)})")
+    _require_keys(record, _REQUIRED, f"{source}: missing key(s)", f"a {RECORD_FORMAT} record needs")
     if record["format"] != RECORD_FORMAT:
         raise ReportError(f"{source}: 'format' is {record['format']!r}, expected {RECORD_FORMAT!r}")
     for key, kind in (("config", Mapping), ("dataset", Mapping), ("targets", Mapping), ("epochs", list)):
@@ -105,10 +110,7 @@ def validate_training_record(record: Mapping[str, Any], source: str = "training 
     for k, entry in enumerate(record["epochs"]):
         if not isinstance(entry, Mapping):
             raise ReportError(f"{source}: epochs[{k}] must be an object, got {entry!r}")
-        missing = [key for key in _EPOCH_REQUIRED if key not in entry]
-        if missing:
-            raise ReportError(f"{source}: epochs[{k}] lacks {', '.join(repr(m) for m in missing)} "
-                              f"(an epoch entry needs {', '.join(_EPOCH_REQUIRED)})")
+        _require_keys(entry, _EPOCH_REQUIRED, f"{source}: epochs[{k}] lacks", "an epoch entry needs")
         for key in ("epoch", "step"):
             if isinstance(entry[key], bool) or not isinstance(entry[key], (int, float)):
                 raise ReportError(f"{source}: epochs[{k}].{key} must be a number, got {entry[key]!r}")
@@ -116,10 +118,7 @@ def validate_training_record(record: Mapping[str, Any], source: str = "training 
     if final is not None:
         if not isinstance(final, Mapping):
             raise ReportError(f"{source}: 'final' must be an object or null, got {final!r}")
-        missing = [key for key in _FINAL_REQUIRED if key not in final]
-        if missing:
-            raise ReportError(f"{source}: 'final' lacks {', '.join(repr(m) for m in missing)} "
-                              f"(it needs {', '.join(_FINAL_REQUIRED)})")
+        _require_keys(final, _FINAL_REQUIRED, f"{source}: 'final' lacks", "it needs")
         if not isinstance(final["metrics"], Mapping):
             raise ReportError(f"{source}: 'final.metrics' must be an object, got {final['metrics']!r}")
     comparisons = record.get("comparisons", [])
@@ -127,10 +126,7 @@ def validate_training_record(record: Mapping[str, Any], source: str = "training 
         if not isinstance(comparisons, list):
             raise ReportError(f"{source}: 'comparisons' must be an array, got {type(comparisons).__name__}")
         for k, entry in enumerate(comparisons):
-            missing = [key for key in _COMPARISON_REQUIRED if not isinstance(entry, Mapping) or key not in entry]
-            if missing:
-                raise ReportError(f"{source}: comparisons[{k}] lacks {', '.join(repr(m) for m in missing)} "
-                                  f"(a comparison needs {', '.join(_COMPARISON_REQUIRED)})")
+            _require_keys(entry, _COMPARISON_REQUIRED, f"{source}: comparisons[{k}] lacks", "a comparison needs")
 
 
 def write_training_record(folder: PathLike, record: Mapping[str, Any]) -> Path:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["config_value", "cell_text", "markdown_table", "format_number", "format_duration", "format_mib",
            "configuration_rows", "metrics_section"]
@@ -37,14 +37,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_number(value: Any) -> str:
+def format_number(value: Any, spec: str = "%.4g", missing: str = "n/a",
+                  text: Optional[Callable[[Any], str]] = None) -> str:
+    """A finite number as ``spec``, nan/inf as Python writes them, None as ``missing``, anything
+    else through ``text`` (default :func:`cell_text`)."""
     if value is None:
-        return "n/a"
+        return missing
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return cell_text(value)
-    return f"{number:.4g}" if math.isfinite(number) else str(number)
+        return (text or cell_text)(value)
+    return spec % number if math.isfinite(number) else str(number)
 
 
 def format_duration(seconds: Optional[float]) -> str:
