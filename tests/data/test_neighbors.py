@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import itertools
-import time
+import sys
+import tracemalloc
 
 import h5py
 import numpy as np
@@ -152,16 +153,42 @@ def test_singular_lattice_fine_without_pbc():
     radius_graph(np.zeros((2, 3)), np.zeros((3, 3)), 1.0, pbc=(False, False, False))
 
 
-def test_thousand_atoms_is_fast(rng, capsys):
-    n = 1000
-    edge = (n / 0.05) ** (1 / 3)  # about the atom density of silicon
+def _silicon_density_cell(rng, n):
+    """n random atoms in a skewed cell at about the atom density of silicon (0.05 per A^3)."""
+    edge = (n / 0.05) ** (1 / 3)
     lat = edge * np.array([[1.0, 0, 0], [0.3, 1.0, 0], [0.2, 0.1, 1.0]])
-    pos = rng.uniform(0, 1, size=(n, 3)) @ lat
-    start = time.perf_counter()
-    src, dst, shifts = radius_graph(pos, lat, 6.0)
-    elapsed = time.perf_counter() - start
+    return rng.uniform(0, 1, size=(n, 3)) @ lat, lat
+
+
+def _python_lines_and_peak_bytes(function, *args):
+    """(Python lines executed, peak bytes allocated, result) of one call: deterministic costs."""
+    lines = 0
+
+    def tracer(frame, event, arg):
+        nonlocal lines
+        lines += event == "line"
+        return tracer
+
+    tracemalloc.start()
+    sys.settrace(tracer)
+    try:
+        result = function(*args)
+    finally:
+        sys.settrace(None)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return lines, peak, result
+
+
+def test_cost_grows_with_edges_not_atom_pairs(rng, capsys):
+    # Guards against a Python loop over atoms or pairs (Python lines executed grow with n) and a
+    # dense [n, n, images] distance array (memory grows with n^2): counts, not wall time.
+    small_lines, _, _ = _python_lines_and_peak_bytes(radius_graph, *_silicon_density_cell(rng, 125), 6.0)
+    n = 1000
+    lines, peak, (src, dst, shifts) = _python_lines_and_peak_bytes(radius_graph, *_silicon_density_cell(rng, n), 6.0)
     assert src.size > 20 * n
-    assert elapsed < 20.0  # loose: guards against an O(n^2 * images) Python loop, not a benchmark
+    assert lines <= small_lines + 100  # 8x the atoms, the same vectorized code path
+    assert peak < 1000 * src.size  # bytes: ~150 per edge; a dense pair array would be ~25 per atom pair and image
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
 
