@@ -1,6 +1,6 @@
 """Read and write DeepH block HDF5 files (hamiltonian.h5, overlap.h5, density_matrix.h5, ...).
 
-File layout (DeepH unified format, see docs/CONVENTIONS.md section 1)::
+File layout (DeepH unified format, see docs/conventions.md, section "1. Data format")::
 
     atom_pairs        (N, 5)   int64     rows [R1, R2, R3, i, j]: block <phi_i(cell 0)| A |phi_j(cell R)>,
                                          atoms 0-based, R in lattice units

@@ -1,6 +1,6 @@
 """Periodic radius neighbour lists (NumPy + SciPy only, no TensorFlow).
 
-Convention (the same as the DeepH block files, docs/CONVENTIONS.md section 1): an
+Convention (the same as the DeepH block files, docs/conventions.md, section "1. Data format"): an
 edge ``(i, j, R)`` stands for the pair <phi_i(cell 0)| |phi_j(cell R)>, its vector is
 ``r_j + R @ lattice - r_i`` (Angstrom, pointing from atom i to the image of atom j),
 and every edge ``(i, j, R)`` comes with its partner ``(j, i, -R)``.

@@ -1,7 +1,7 @@
 """One DeepH structure folder: ``info.json`` + ``POSCAR`` + block files.
 
 A folder is a structure only if it holds both ``POSCAR`` and ``info.json``
-(docs/CONVENTIONS.md section 1). ``info.json`` keys::
+(docs/conventions.md, section "1. Data format"). ``info.json`` keys::
 
     atoms_quantity        int   number of atoms (must equal the POSCAR)
     orbits_quantity       int   spinless orbital count = sum over atoms of sum(2l + 1)
