@@ -1,8 +1,8 @@
 """Force-field graph sets (``model.target = "energy_force"``): radius graphs with energy/force labels.
 
-The same folder layout, guarantees and pipeline as the block graph sets of
-:mod:`deeph_tf.data.shards` (content-addressed TFRecord shards, index written last, split),
-with these differences:
+The same folder layout, guarantees (:mod:`deeph_tf.data.shard_store`: content-addressed
+TFRecord shards, index written last, split) and pipeline as the block graph sets of
+:mod:`deeph_tf.data.shards`, with these differences:
 
 - structures come from any labelled source :func:`deeph_tf.data.labeled.read_labeled_frames`
   reads: DeepH structure folders with ``force.h5``, or dpdata systems (deepmd/npy,
@@ -21,26 +21,32 @@ Structure ids: a DeepH folder's id as usual (path below ``dft/``); a dpdata fram
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+from contextlib import contextmanager
+from operator import add
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from deeph_tf._version import __version__
-from deeph_tf.atomic_io import atomic_path, atomic_write_text
 from deeph_tf.data import keys
-from deeph_tf.data.elements import atomic_number
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.records import encode_example
-from deeph_tf.data.split import SUBSETS, make_split, write_split
+from deeph_tf.data.shard_store import (FF_FORMAT, BadStructures, GraphBuildOptions, GraphRecord, ShardKind,
+                                       ShardPlan, built_shards, fingerprint, plan_shards, subset_counts,
+                                       write_graph_set)
+from deeph_tf.data.split import SUBSETS, make_split
+from deeph_tf.elements import atomic_number
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "deeph_tf.ff_graphs/1"  # = deeph_tf.data.shards.FF_FORMAT
+FORMAT = FF_FORMAT
 OPERATORS = (keys.ENERGY_FORCE,)
+#: Per-shard statistics: the longest edge (Angstrom); block entry counts stay 0.
+FF_SHARDS = ShardKind(statistics={"max_edge_length": (0.0, max), "entries_total": (0, add),
+                                  "entries_masked": (0, add)})
 #: Default radius (Angstrom) of force-field graphs when model.cutoff is "auto".
 DEFAULT_CUTOFF = 5.0
 
@@ -93,10 +99,6 @@ def _frame_digest(frame) -> str:
             h.update(np.ascontiguousarray(array, np.float64).tobytes())
     h.update(repr((frame.energy, frame.pbc)).encode())
     return h.hexdigest()
-
-
-def _fingerprint(payload) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def load_labeled_systems(systems, fmt: Optional[str] = None, data_dir_depth: Optional[int] = 0,
@@ -177,7 +179,7 @@ def build_force_field_sets(
         training_systems, validation_systems: ``systems`` of training_data / validation_data.
         graph_dir: output folder (index.json, split.json, shards/).
         cutoff: radius of the graphs, Angstrom (the model's cutoff).
-        options: :class:`deeph_tf.data.shards.GraphBuildOptions` (dtype, split, elements,
+        options: :class:`deeph_tf.data.shard_store.GraphBuildOptions` (dtype, split, elements,
             structures_per_shard, bad_structures, data_dir_depth; targets are ignored).
         fmt, validation_fmt: format of the systems (None: guessed).
         train_only: extra (systems, fmt) whose structures are training data only, never split
@@ -185,25 +187,16 @@ def build_force_field_sets(
     Returns:
         The index (also written to ``graph_dir/index.json``).
     """
-    from deeph_tf.data.shards import INDEX_NAME, SHARD_FOLDER, GraphBuildError, GraphBuildOptions, load_index
-
     options = options or GraphBuildOptions()
-    graph_dir = Path(graph_dir)
     depth = options.data_dir_depth
     sources = [("train", s) for s in load_labeled_systems(training_systems, fmt, depth)]
     sources += [("train_only", s) for systems, f in train_only for s in load_labeled_systems(systems, f, depth)]
     if validation_systems:
         sources += [("validate", s) for s in load_labeled_systems(validation_systems, validation_fmt, depth)]
-    skipped: List[dict] = []
+    bad = BadStructures(options.bad_structures)
     all_elements = sorted({e for _, system in sources for _, frame in system for e in frame.species}, key=atomic_number)
     elements = list(options.elements) if options.elements else all_elements
     layout = elements_layout(elements)
-
-    def reject(sid: str, message: str) -> None:
-        if options.bad_structures == "fail":
-            raise GraphBuildError(f"bad structure {sid}: {message} (set training.dataset.bad_structures to 'skip' "
-                                  "to leave such structures out)")
-        skipped.append({"structure": sid, "error": message})
 
     # 1. Labels and elements checked up front (the bad-structure policy); radius graphs are built
     #    later, only for the shards that are not up to date.
@@ -214,9 +207,9 @@ def build_force_field_sets(
         for sid, frame in system:
             unknown = sorted(set(frame.species) - set(layout.elements))
             if not frame.has_labels:
-                reject(sid, f"{frame.name}: no energy/force labels")
+                bad.reject(sid, f"{frame.name}: no energy/force labels")
             elif unknown:
-                reject(sid, f"{frame.name}: elements {unknown} are not among the model's elements {list(layout.elements)}")
+                bad.reject(sid, f"{frame.name}: elements {unknown} are not among the model's elements {list(layout.elements)}")
             else:
                 frames[sid] = frame
                 ids.append(sid)
@@ -233,37 +226,45 @@ def build_force_field_sets(
             if subset is not None:
                 subsets[subset].setdefault(system_index, []).append(sid)
 
-    # 3. Shards: content-addressed, reused when unchanged; a failed build removes only its new files.
+    # 3. Shards named by their frames and options; build what is missing, index last.
     common = {"format": FORMAT, "elements": list(layout.elements), "cutoff": float(cutoff), "dtype": options.dtype}
-    old = load_index(graph_dir) or {}
-    old_entries = {s["fingerprint"]: s for sub in old.get("subsets", {}).values() for s in sub.get("shards", [])}
-    shard_dir = graph_dir / SHARD_FOLDER
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    entries: Dict[str, List[dict]] = {name: [] for name in SUBSETS}
-    written: List[Path] = []
-    try:
-        for subset, by_system in subsets.items():
-            for system_index, members in sorted(by_system.items()):
-                members = sorted(members)
-                for start in range(0, len(members), options.structures_per_shard):
-                    chunk = members[start : start + options.structures_per_shard]
-                    fingerprint = _fingerprint(dict(common, structures=[[sid, _frame_digest(frames[sid])] for sid in chunk]))
-                    path = shard_dir / f"{subset}-s{system_index}-{fingerprint[:20]}.tfrecord"
-                    entry = old_entries.get(fingerprint)
-                    if not (entry and path.is_file() and path.stat().st_size == entry.get("bytes")
-                            and "max_edge_length" in entry):
-                        entry = _write_shard(path, chunk, frames, layout, cutoff, options.dtype, reject)
-                        entry.update(subset=subset, system=system_index, fingerprint=fingerprint)
-                        written.append(path)
-                    entries[subset].append(entry)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    entries = {name: [e for e in shards if e["structures"]] for name, shards in entries.items()}
-    keep = {e["file"] for shards in entries.values() for e in shards}
-    split = {name: sorted(sid for e in entries[name] for sid in e["structures"]) for name in SUBSETS}
+    plans = plan_shards(subsets, options.structures_per_shard,
+                        lambda chunk: fingerprint(dict(common, structures=[[sid, _frame_digest(frames[sid])] for sid in chunk])))
 
+    @contextmanager
+    def records(to_build: Sequence[ShardPlan]) -> Iterator[Iterator[GraphRecord]]:
+        yield (_force_field_record(sid, frames[sid], layout, cutoff, options.dtype)
+               for plan in to_build for sid in plan.structures)
+
+    def summarize(built: Sequence[ShardPlan]) -> Tuple[dict, dict]:
+        return _make_index(built, frames, layout, cutoff, options, roles, bad.listed(built))
+
+    index = write_graph_set(graph_dir, plans, FF_SHARDS, records, bad, summarize)
+    logger.info("force-field graphs in %s: %s structures (train/validate/test), cutoff %.3g A", graph_dir,
+                "/".join(str(index["split_sizes"][n]) for n in SUBSETS), cutoff)
+    return index
+
+
+def _force_field_record(sid: str, frame, layout: OrbitalLayout, cutoff: float, dtype: str) -> GraphRecord:
+    """One frame's radius graph as a record, with its sizes and longest edge (Angstrom), or its error."""
+    try:
+        graph = force_field_graph(frame, layout, cutoff, np.dtype(dtype), sid)
+    except (DataFormatError, ValueError) as error:
+        return GraphRecord(sid, None, str(error))
+    positions = graph[keys.POSITIONS]
+    vectors = (positions[graph[keys.EDGE_DST]] + graph[keys.EDGE_SHIFT] @ graph[keys.LATTICE]
+               - positions[graph[keys.EDGE_SRC]])
+    longest = float(np.linalg.norm(vectors, axis=1).max()) if len(vectors) else 0.0
+    return GraphRecord(sid, encode_example(graph, OPERATORS, dtype), n_atoms=int(len(graph[keys.SPECIES])),
+                       n_edges=int(len(graph[keys.EDGE_SRC])), statistics={"max_edge_length": longest})
+
+
+def _make_index(plans: Sequence[ShardPlan], frames: Mapping[str, object], layout: OrbitalLayout, cutoff: float,
+                options: GraphBuildOptions, roles: Sequence[Tuple[str, int, List[str]]], skipped: List[dict]
+                ) -> Tuple[dict, dict]:
+    """The index and the split of the built shards (structures that failed are in neither)."""
+    entries = built_shards(plans)
+    split = {name: sorted(sid for e in entries[name] for sid in e["structures"]) for name in SUBSETS}
     train_frames = [frames[sid] for sid in split["train"]]
     if not train_frames:
         raise ValueError("no training structures with energy/force labels (check training.training_data.systems "
@@ -279,62 +280,20 @@ def build_force_field_sets(
         "cutoff": float(cutoff),
         "layout": layout.to_dict(),
         "systems": [{"index": i, "role": role, "structures": len(ids)} for role, i, ids in roles],
-        "fingerprint": _fingerprint(sorted(e["fingerprint"] for sub in entries.values() for e in sub)),
+        "fingerprint": fingerprint(sorted(e["fingerprint"] for sub in entries.values() for e in sub)),
         "split_sizes": {name: len(split[name]) for name in SUBSETS},
         "subsets": {
             name: {
                 "shards": entries[name],
-                "counts": {
-                    "structures": sum(len(e["n_atoms"]) for e in entries[name]),
-                    "atoms": int(sum(sum(e["n_atoms"]) for e in entries[name])),
-                    "edges": int(sum(sum(e["n_edges"]) for e in entries[name])),
-                    "entries_total": 0, "entries_masked": 0,
-                    "virials": int(sum(frames[s].virial is not None for e in entries[name] for s in e["structures"])),
-                },
+                "counts": dict(subset_counts(entries[name]), virials=int(
+                    sum(frames[s].virial is not None for e in entries[name] for s in e["structures"]))),
             }
             for name in SUBSETS
         },
         "energy_statistics": energy_statistics(train_frames, layout, edge_counts, longest),
         "skipped": skipped,
     }
-    write_split(split, graph_dir / "split.json")
-    atomic_write_text(graph_dir / INDEX_NAME, json.dumps(index, indent=1) + "\n")
-    for path in shard_dir.iterdir():
-        if path.name not in keep and (path.suffix == ".tfrecord" or path.name.endswith(".tmp")):
-            path.unlink(missing_ok=True)
-    if skipped:
-        logger.warning("skipped %d bad structure(s) (listed in %s): %s", len(skipped), graph_dir / INDEX_NAME,
-                       "; ".join(s["error"] for s in skipped[:3]))
-    logger.info("force-field graphs in %s: %s structures (train/validate/test), cutoff %.3g A", graph_dir,
-                "/".join(str(len(split[n])) for n in SUBSETS), cutoff)
-    return index
-
-
-def _write_shard(path: Path, chunk: Sequence[str], frames, layout, cutoff: float, dtype: str, reject) -> dict:
-    """Radius graphs of ``chunk`` -> one TFRecord shard, written atomically; its index entry."""
-    import tensorflow as tf  # TFRecordWriter lives in the main process only
-
-    kept, n_atoms, n_edges, longest = [], [], [], 0.0
-    with atomic_path(path) as tmp:
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for sid in chunk:
-                try:
-                    graph = force_field_graph(frames[sid], layout, cutoff, np.dtype(dtype), sid)
-                except (DataFormatError, ValueError) as error:
-                    reject(sid, str(error))
-                    continue
-                writer.write(encode_example(graph, OPERATORS, dtype))
-                kept.append(sid)
-                n_atoms.append(int(len(graph[keys.SPECIES])))
-                n_edges.append(int(len(graph[keys.EDGE_SRC])))
-                positions = graph[keys.POSITIONS]
-                vectors = (positions[graph[keys.EDGE_DST]] + graph[keys.EDGE_SHIFT] @ graph[keys.LATTICE]
-                           - positions[graph[keys.EDGE_SRC]])
-                if len(vectors):
-                    longest = max(longest, float(np.linalg.norm(vectors, axis=1).max()))
-    return {"file": path.name, "structures": kept, "n_atoms": n_atoms, "n_edges": n_edges,
-            "max_edge_length": longest, "entries_total": 0, "entries_masked": 0, "skipped": [],
-            "bytes": path.stat().st_size}
+    return index, split
 
 
 def cutoff_from_config(config: Mapping) -> float:

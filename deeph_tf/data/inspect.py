@@ -16,7 +16,7 @@ from deeph_tf.data.discovery import discover_systems
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.graph import build_graph, graph_entry_counts, layout_from_structures
 from deeph_tf.data.layout import OrbitalLayout
-from deeph_tf.data.shards import load_index
+from deeph_tf.data.shard_store import load_index
 from deeph_tf.data.structure import load_structure
 from deeph_tf.so3.irreps import Irrep, Irreps
 

@@ -37,7 +37,10 @@ STRUCTURE_ID = "structure_id"
 #: ``edge_<name>`` [n_edges, n_c, n_c] (padded with zeros). Hamiltonian in eV; overlap and
 #: density matrix dimensionless. The overlap is stored whenever overlap.h5 exists (masks,
 #: gauge-corrected metrics and eigenvalues need it), whether or not it is a target.
-OPERATORS = ("hamiltonian", "overlap", "density_matrix")
+HAMILTONIAN = "hamiltonian"
+OVERLAP = "overlap"
+DENSITY_MATRIX = "density_matrix"
+OPERATORS = (HAMILTONIAN, OVERLAP, DENSITY_MATRIX)
 
 
 def node_key(operator: str) -> str:

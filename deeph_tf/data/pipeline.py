@@ -40,7 +40,7 @@ import numpy as np
 
 from deeph_tf.data import keys
 from deeph_tf.data.layout import OrbitalLayout
-from deeph_tf.data.shards import INDEX_NAME, SHARD_FOLDER, load_index
+from deeph_tf.data.shard_store import INDEX_NAME, SHARD_FOLDER, load_index
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from deeph_tf.data.shards import GraphBuildError, GraphBuildOptions, build_graph_sets, load_index
+from deeph_tf.data.shard_store import GraphBuildError, GraphBuildOptions, load_index
+from deeph_tf.data.shards import build_graph_sets
 
 
 def _snapshot(graph_dir):
@@ -122,3 +123,16 @@ def test_validation_systems_and_split_file(water_dataset, tmp_path):
     )
     assert index["subsets"]["validate"]["counts"]["structures"] == 1
     assert [s["system"] for s in index["subsets"]["train"]["shards"]] == [0, 1]
+
+
+def test_rebuild_keeps_shards_of_structures_in_two_subsets(water_dataset, tmp_path):
+    # The same structures as training and validation data: their train and validate shards have
+    # the same fingerprint, and a rebuild must reuse each under its own subset.
+    graph_dir = tmp_path / "graphs"
+    options = GraphBuildOptions(structures_per_shard=4)
+    first = build_graph_sets([water_dataset], graph_dir, options, validation_systems=[water_dataset])
+    assert {s["subset"] for s in first["subsets"]["validate"]["shards"]} == {"validate"}
+    before = _snapshot(graph_dir)
+    again = build_graph_sets([water_dataset], graph_dir, options, validation_systems=[water_dataset])
+    assert again == first
+    assert _snapshot(graph_dir) == before
