@@ -15,7 +15,7 @@ import numpy as np
 from deeph_tf.conventions import HERMITICITY_TOLERANCE_EV, OVERLAP_MASK_THRESHOLD
 from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet
-from deeph_tf.data.elements import atomic_number
+from deeph_tf.elements import atomic_number
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.structure import StructureFolder
@@ -250,7 +250,7 @@ def graph_blocks(graph: Graph, layout: OrbitalLayout, operator: str, node_values
         float64 blocks in the structure's own orbital order, ready for ``write_block_h5``
         (e.g. as hamiltonian_pred.h5).
     """
-    from deeph_tf.data.elements import SYMBOLS
+    from deeph_tf.elements import SYMBOLS
 
     nodes = np.asarray(graph[keys.node_key(operator)] if node_values is None else node_values, dtype=np.float64)
     edges = np.asarray(graph[keys.edge_key(operator)] if edge_values is None else edge_values, dtype=np.float64)

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from deeph_tf.conventions import SHELL_LETTERS, orbital_types_string
-from deeph_tf.data.elements import atomic_number
+from deeph_tf.elements import atomic_number
 from deeph_tf.so3.irreps import Irreps, irreps_of_block_layout
 
 _TYPES_RE = re.compile(r"([spdfghik])(\d+)")

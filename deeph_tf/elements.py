@@ -1,7 +1,14 @@
-"""Chemical element symbols and atomic numbers."""
+"""Chemical elements and orbital shells: symbol <-> atomic number Z, shell letter <-> l.
+
+A base module (the standard library and :mod:`deeph_tf.conventions`, i.e. numpy), so the input
+loader can check ``training.dataset.elements`` and ``common_orbital_types`` without the data
+layer (h5py, scipy).
+"""
 from __future__ import annotations
 
 from typing import Dict, Tuple
+
+from deeph_tf.conventions import SHELL_LETTERS
 
 #: Symbols by atomic number (index 0 is a placeholder).
 SYMBOLS: Tuple[str, ...] = (
@@ -22,3 +29,9 @@ def atomic_number(symbol: str) -> int:
         return ATOMIC_NUMBERS[symbol]
     except KeyError:
         raise ValueError(f"unknown element symbol {symbol!r}") from None
+
+
+#: Shell letters a basis may use in orbital-type strings such as "s3p2d1": l = 0..4
+#: (``common_orbital_types``); ``ORBITAL_SHELL_LETTERS[l]`` is the letter of l.
+ORBITAL_SHELL_LETTERS: str = SHELL_LETTERS[:5]
+
