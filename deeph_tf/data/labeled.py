@@ -47,6 +47,10 @@ from deeph_tf.data.structure import POSCAR_FILENAME
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: Label keys of a dpdata System's data (dpdata's names, plural; not the graph fields of
+#: :mod:`deeph_tf.data.keys`): energies [n_frames] eV, forces [n_frames, n_atoms, 3] eV/Angstrom,
+#: virials [n_frames, 3, 3] eV.
+DPDATA_ENERGIES, DPDATA_FORCES, DPDATA_VIRIALS = "energies", "forces", "virials"
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,13 +184,14 @@ def _load_system(source: str, fmt: str, require_labels: bool):
 
 def _frames_from_system(system, source: str, require_labels: bool) -> List[LabeledFrame]:
     data = system.data
-    present = {k: k in data and np.asarray(data[k]).size > 0 for k in ("energies", "forces", "virials")}
-    if require_labels and not (present["energies"] and present["forces"]):
-        lacking = " and ".join(k for k in ("energies", "forces") if not present[k])
+    present = {k: k in data and np.asarray(data[k]).size > 0 for k in (DPDATA_ENERGIES, DPDATA_FORCES, DPDATA_VIRIALS)}
+    if require_labels and not (present[DPDATA_ENERGIES] and present[DPDATA_FORCES]):
+        lacking = " and ".join(k for k in (DPDATA_ENERGIES, DPDATA_FORCES) if not present[k])
         raise DataFormatError(source, f"labelled data needs energies and forces, but this system has no {lacking}")
-    energies = np.asarray(data["energies"], dtype=np.float64).reshape(-1) if present["energies"] else None
-    forces = np.asarray(data["forces"], dtype=np.float64) if present["forces"] else None
-    virials = np.asarray(data["virials"], dtype=np.float64).reshape(-1, 3, 3) if present["virials"] else None
+    energies = np.asarray(data[DPDATA_ENERGIES], dtype=np.float64).reshape(-1) if present[DPDATA_ENERGIES] else None
+    forces = np.asarray(data[DPDATA_FORCES], dtype=np.float64) if present[DPDATA_FORCES] else None
+    virials = (np.asarray(data[DPDATA_VIRIALS], dtype=np.float64).reshape(-1, 3, 3) if present[DPDATA_VIRIALS]
+               else None)
     out = []
     for f, atoms in enumerate(atoms_frames_from_system(system, source)):  # geometry as for prediction inputs
         out.append(LabeledFrame(name=atoms.name, species=atoms.species, positions=atoms.positions,
@@ -290,12 +295,12 @@ def _system_data(frames: Sequence[LabeledFrame], nopbc: bool) -> Dict[str, objec
         "orig": np.zeros(3),
         "cells": np.stack([f.lattice for f in frames]),
         "coords": np.stack([f.positions for f in frames]),
-        "energies": np.array([f.energy for f in frames], dtype=np.float64),
-        "forces": np.stack([f.forces for f in frames]),
+        DPDATA_ENERGIES: np.array([f.energy for f in frames], dtype=np.float64),
+        DPDATA_FORCES: np.stack([f.forces for f in frames]),
     }
     with_virial = [f.virial is not None for f in frames]
     if all(with_virial):
-        data["virials"] = np.stack([f.virial for f in frames])
+        data[DPDATA_VIRIALS] = np.stack([f.virial for f in frames])
     elif any(with_virial):
         lacking = frames[with_virial.index(False)].name
         raise ValueError(f"{sum(with_virial)} of {len(frames)} frames with species {''.join(atom_names)} have a "

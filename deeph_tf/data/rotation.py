@@ -13,6 +13,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet
 from deeph_tf.data.structure import StructureFolder
 from deeph_tf.so3.wigner import wigner_D_numpy
@@ -70,7 +71,7 @@ class RotationComparison:
 
 
 def compare_rotated_copy(
-    reference: StructureFolder, copy: StructureFolder, rotation: np.ndarray, name: str = "hamiltonian"
+    reference: StructureFolder, copy: StructureFolder, rotation: np.ndarray, name: str = keys.HAMILTONIAN
 ) -> RotationComparison:
     """Compare ``copy``'s ``name`` blocks with ``reference``'s rotated by ``rotation``.
 

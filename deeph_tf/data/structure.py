@@ -28,6 +28,7 @@ import numpy as np
 
 from deeph_tf.conventions import SHELL_LETTERS
 from deeph_tf.atomic_io import atomic_path
+from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet, read_block_h5, write_block_h5
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.poscar import Poscar, read_poscar, write_poscar
@@ -42,7 +43,7 @@ POSCAR_FILENAME = "POSCAR"
 REQUIRED_INFO_KEYS = ("atoms_quantity", "orbits_quantity", "orthogonal_basis", "spinful",
                       "fermi_energy_eV", "elements_orbital_map")
 #: Block files that stay spinless (n_i x n_j) even in spinful structures.
-SPINLESS_BLOCK_NAMES = frozenset({"overlap"})
+SPINLESS_BLOCK_NAMES = frozenset({keys.OVERLAP})
 
 
 def _is_int(v: Any) -> bool:
