@@ -52,6 +52,20 @@ def edge_key(operator: str) -> str:
     """``edge_<operator>``: [n_edges, n_c, n_c] off-site blocks."""
     return f"edge_{operator}"
 
+# --- fields a batch adds (``deeph_tf.data.pipeline``: disjoint union padded to a bucket) ------
+#: [n_nodes] int32, graph of each node in the batch (n_graphs for padding nodes).
+NODE_GRAPH = "node_graph"
+#: [n_nodes] bool, the node is a real atom (False for padding).
+NODE_VALID = "node_valid"
+#: [n_edges] bool, the edge is real (False for padding).
+EDGE_VALID = "edge_valid"
+#: [n_graphs] bool, the structure is real (False for padding graphs).
+GRAPH_VALID = "graph_valid"
+#: [n_edges, 3] float, R @ lattice, Angstrom.
+EDGE_SHIFT_VECTOR = "edge_shift_vector"
+#: [n_edges, 3] float, r_j + R @ lattice - r_i, Angstrom.
+EDGE_VECTOR = "edge_vector"
+
 # --- force-field graph sets (model.target "energy_force") ---------------------------------------
 #: The pseudo-operator naming a force-field graph set: its records hold energy/force labels
 #: instead of blocks and masks; edges are a radius graph of the model's cutoff.

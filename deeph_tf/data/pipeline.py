@@ -23,7 +23,8 @@ Batch fields (n_nodes, n_edges: the bucket sizes; n_graphs = batch_size):
     graph_valid                  [n_graphs] bool
     structure_id                 [n_graphs] string ("" for padding)
 
-Force-field sets (operators ``("energy_force",)``) have no masks or blocks; instead
+Field names are the constants of :mod:`deeph_tf.data.keys`. Force-field sets (operators
+``(keys.ENERGY_FORCE,)``) have no masks or blocks; instead
 
     forces                       [n_nodes, 3] float, eV/Angstrom
     energy                       [n_graphs] float, eV (total)
@@ -314,9 +315,9 @@ def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_g
         out[keys.EDGE_DST] = pad_to(batch[keys.EDGE_DST].flat_values + shift_edge_offsets, edges_cap, padding_node)
         reverse = batch[keys.EDGE_REVERSE].flat_values + tf.gather(edge_offsets, edge_graph)
         out[keys.EDGE_REVERSE] = tf.concat([reverse, tf.range(n_edges, edges_cap)], axis=0)
-        out["node_graph"] = pad_to(node_graph, nodes_cap, max_graphs)
-        out["node_valid"] = tf.range(nodes_cap) < n_nodes
-        out["edge_valid"] = tf.range(edges_cap) < n_edges
+        out[keys.NODE_GRAPH] = pad_to(node_graph, nodes_cap, max_graphs)
+        out[keys.NODE_VALID] = tf.range(nodes_cap) < n_nodes
+        out[keys.EDGE_VALID] = tf.range(edges_cap) < n_edges
 
         lattice = batch[keys.LATTICE]  # [g, 3, 3]
         shift = tf.cast(batch[keys.EDGE_SHIFT].flat_values, lattice.dtype)
@@ -325,10 +326,10 @@ def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_g
         src = edge_src_ragged.flat_values + shift_edge_offsets
         dst = batch[keys.EDGE_DST].flat_values + shift_edge_offsets
         vector = tf.gather(positions, dst) + shift_vector - tf.gather(positions, src)
-        out["edge_shift_vector"] = pad_to(shift_vector, edges_cap)
-        out["edge_vector"] = pad_to(vector, edges_cap)
+        out[keys.EDGE_SHIFT_VECTOR] = pad_to(shift_vector, edges_cap)
+        out[keys.EDGE_VECTOR] = pad_to(vector, edges_cap)
         out[keys.LATTICE] = pad_to(lattice, max_graphs)
-        out["graph_valid"] = tf.range(max_graphs) < n_graphs
+        out[keys.GRAPH_VALID] = tf.range(max_graphs) < n_graphs
         ids = batch[keys.STRUCTURE_ID]
         out[keys.STRUCTURE_ID] = tf.concat([ids, tf.fill([max_graphs - n_graphs], "")], axis=0)
         return out
