@@ -61,7 +61,7 @@ def _aligned(structure: StructureFolder, name: str, reference: BlockSet, referen
 def build_graph(
     structure: StructureFolder,
     layout: OrbitalLayout,
-    targets: Sequence[str] = ("hamiltonian",),
+    targets: Sequence[str] = (keys.HAMILTONIAN,),
     hermiticity_tolerance: float = HERMITICITY_TOLERANCE_EV,
     dtype=np.float32,
     structure_id: Optional[str] = None,
@@ -92,18 +92,18 @@ def build_graph(
             f"spinful (spin-orbit) {', '.join(spin_targets)} data: the model does not handle spinful "
             "blocks yet; remove these structures or use spinless data",
         )
-    if not structure.has_blocks("overlap") and radius_cutoff is not None and not targets:
+    if not structure.has_blocks(keys.OVERLAP) and radius_cutoff is not None and not targets:
         return _radius_graph(structure, layout, radius_cutoff, dtype, structure_id or structure.name)
-    if not structure.has_blocks("overlap"):
-        raise DataFormatError(structure.block_path("overlap"), "missing: overlap.h5 defines the graph's atom pairs")
-    overlap = structure.read_blocks("overlap")
-    operators = {"overlap": overlap}
+    if not structure.has_blocks(keys.OVERLAP):
+        raise DataFormatError(structure.block_path(keys.OVERLAP), "missing: overlap.h5 defines the graph's atom pairs")
+    overlap = structure.read_blocks(keys.OVERLAP)
+    operators = {keys.OVERLAP: overlap}
     for target in targets:
-        if target == "overlap":
+        if target == keys.OVERLAP:
             continue
         if not structure.has_blocks(target):
             raise DataFormatError(structure.block_path(target), f"missing: {target} is a training target")
-        operators[target] = _aligned(structure, target, overlap, "overlap")
+        operators[target] = _aligned(structure, target, overlap, keys.OVERLAP)
     for name, blocks in operators.items():
         deviation = blocks.max_hermiticity_deviation()
         if deviation > hermiticity_tolerance:
@@ -139,7 +139,7 @@ def _assemble(
 ) -> Graph:
     """Nodes, edges, padded blocks and masks; ``pairs`` defaults to the overlap's atom_pairs."""
     if pairs is None:
-        pairs = operators["overlap"].atom_pairs
+        pairs = operators[keys.OVERLAP].atom_pairs
     n_atoms, n_c = structure.n_atoms, layout.n_common
     species_names = structure.species
     try:
@@ -163,7 +163,7 @@ def _assemble(
     if len(onsite_rows) != n_atoms or len(np.unique(onsite_atoms)) != n_atoms:
         lacking = sorted(set(range(n_atoms)) - set(onsite_atoms.tolist()))
         raise DataFormatError(
-            structure.block_path("overlap"), f"no on-site block (0,0,0,i,i) for atoms {lacking[:5]}"
+            structure.block_path(keys.OVERLAP), f"no on-site block (0,0,0,i,i) for atoms {lacking[:5]}"
         )
     edge_rows = np.nonzero(~onsite)[0]
     node_order = onsite_rows[np.argsort(onsite_atoms)]
@@ -199,7 +199,7 @@ def _assemble(
         s = slots[species_names[atom]]
         node_mask[atom][np.ix_(s, s)] = True
     edge_mask = np.zeros((len(edge_rows), n_c, n_c), dtype=bool)
-    overlap_blocks = operators["overlap"].blocks if "overlap" in operators else None
+    overlap_blocks = operators[keys.OVERLAP].blocks if keys.OVERLAP in operators else None
     for position, r in enumerate(edge_rows):
         i, j = pairs[r, 3], pairs[r, 4]
         if overlap_blocks is None:  # no overlap known: every real entry counts

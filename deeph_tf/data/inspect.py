@@ -12,6 +12,7 @@ from typing import Optional, Dict, List
 
 import numpy as np
 
+from deeph_tf.data import keys
 from deeph_tf.data.discovery import discover_systems
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.graph import build_graph, graph_entry_counts, layout_from_structures
@@ -106,8 +107,8 @@ def summarize_dft(path, data_dir_depth=0, per_structure: bool = False) -> Datase
             continue
         t, m = graph_entry_counts(graph, layout)
         total, masked = total + t, masked + m
-        edges.append(len(graph["edge_src"]))
-        table[sid] = (structure.n_atoms, len(graph["edge_src"]), t, m)
+        edges.append(len(graph[keys.EDGE_SRC]))
+        table[sid] = (structure.n_atoms, len(graph[keys.EDGE_SRC]), t, m)
     return DatasetSummary(
         source=str(path), structures=len(structures), elements=list(layout.elements), spinful=spinful,
         layout=layout, entries_total=total, entries_masked=masked, edges=edges,
