@@ -20,7 +20,7 @@ from deeph_tf.conventions import SHELL_LETTERS, orbital_types_string
 from deeph_tf.elements import atomic_number
 from deeph_tf.so3.irreps import Irreps, irreps_of_block_layout
 
-_TYPES_RE = re.compile(r"([spdfghik])(\d+)")
+_TYPES_RE = re.compile(rf"([{SHELL_LETTERS}])(\d+)")  # "s3p2d1": letter, count
 
 
 def parse_orbital_types(types: Union[str, Sequence[int]]) -> Tuple[int, ...]:
