@@ -167,7 +167,7 @@ def build_force_field_sets(
     graph_dir,
     cutoff: float,
     *,
-    options=None,
+    options: Optional[GraphBuildOptions] = None,
     fmt: Optional[str] = None,
     validation_systems=None,
     validation_fmt: Optional[str] = None,
