@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write docs/input.md, the reference of every training-input key, from schemas/input.schema.json.
+"""Write docs/input.md, the reference of every training-input key, from deeph_tf/schemas/input.schema.json.
 
     python tools/gen_input_docs.py            # (re)write docs/input.md
     python tools/gen_input_docs.py --check    # exit 1 if docs/input.md is out of date
