@@ -38,13 +38,15 @@ Masks and the gauge (DeepH's error tools)
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where it is used: config and the CLIs import this module
+    import numpy as np
 
-#: 1 Hartree in eV, the value used by the DeepH converters.
+#: 1 Hartree in eV: 27.2113845(23), CODATA 2002, the value of the DeepH converters (and OpenMX).
+#: PySCF's ``pyscf.data.nist.HARTREE2EV`` is 27.21138602, CODATA 2014.
 HARTREE_TO_EV: float = 27.2113845
-#: 1 Bohr in Angstrom (CODATA 2018, as in PySCF).
+#: 1 Bohr in Angstrom: 0.52917721092(17), CODATA 2010, the value of ``pyscf.data.nist.BOHR``.
 BOHR_TO_ANGSTROM: float = 0.52917721092
 
 #: Largest angular momentum the SO(3) tables are built for (orbitals up to g, outputs up to 2*4).
@@ -77,6 +79,8 @@ def pyscf_to_deeph_permutation(l: int) -> np.ndarray:
     Returns:
         int array of shape [2l+1].
     """
+    import numpy as np
+
     if l == 1:
         return np.array([1, 2, 0])
     return np.arange(2 * l + 1)
@@ -92,6 +96,7 @@ def orbital_types_string(shell_ls) -> str:
 
 def euler_zyz_to_matrix(alpha: float, beta: float, gamma: float) -> np.ndarray:
     """Rotation matrix Q = Rz(alpha) Ry(beta) Rz(gamma), angles in radians, shape [3, 3]."""
+    import numpy as np
 
     def rz(a: float) -> np.ndarray:
         c, s = np.cos(a), np.sin(a)
@@ -106,6 +111,8 @@ def euler_zyz_to_matrix(alpha: float, beta: float, gamma: float) -> np.ndarray:
 
 def matrix_to_euler_zyz(q: np.ndarray) -> Tuple[float, float, float]:
     """Inverse of :func:`euler_zyz_to_matrix` for one proper rotation [3, 3] (radians)."""
+    import numpy as np
+
     q = np.asarray(q, dtype=np.float64)
     beta = float(np.arctan2(np.hypot(q[2, 0], q[2, 1]), q[2, 2]))
     if np.hypot(q[2, 0], q[2, 1]) > 1e-12:

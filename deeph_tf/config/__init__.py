@@ -25,7 +25,7 @@ short statement of the accepted values (``x-expected``, used in error messages).
   ``tools/gen_input_docs.py``).
 
 Layer: base (imports only the stdlib, jsonschema, :mod:`deeph_tf.conventions`,
-:mod:`deeph_tf.atomic_io` and the element table :mod:`deeph_tf.data.elements`). No
+:mod:`deeph_tf.atomic_io` and the element table :mod:`deeph_tf.elements`). No
 TensorFlow nor NumPy at import, so the command-line parsers stay light.
 """
 from deeph_tf.config.docs import iter_schema_keys, schema_doc_markdown
