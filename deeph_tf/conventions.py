@@ -2,8 +2,9 @@
 
 Nothing else in the package hard-codes a unit, an orbital order, a rotation
 convention or a mask threshold: import them from here. The facts below follow
-the DeepH unified DFT format (``inputs/dft/<sid>/...``) and were checked against
-real files (tests/so3/test_real_data.py, tests/data/...).
+the DeepH unified DFT format (``inputs/dft/<sid>/...``); ``docs/conventions.md``
+states each of them with the test that checks it (sections "1. Data format",
+"2. Orbitals and rotations", "3. Units and constants").
 
 Units
     Energies in eV, lengths in Angstrom, everywhere inside the package. Units are

@@ -40,3 +40,22 @@ def test_constants_name_their_codata_release_and_pyscf_value(name, table, pyscf_
     assert f"{pyscf_value}" in comment or (pyscf_value == value and f"pyscf.data.nist.{pyscf_name}" in comment), comment
     pyscf_years = [year for year, v in table.items() if v == pyscf_value]
     assert pyscf_value == value or any(f"CODATA {year}" in comment for year in pyscf_years), comment
+
+
+def test_conventions_page_names_tests_that_exist():
+    """docs/conventions.md cites tests as `tests/x.py::name` (later `::name` in the same file)."""
+    from conftest import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "conventions.md").read_text(encoding="utf-8")
+    cited, path = [], None
+    for match in re.finditer(r"`(tests/[\w/]+\.py)?(?:::(\w+))?`", doc):
+        path = match.group(1) or path
+        if match.group(2):
+            cited.append((path, match.group(2)))
+    assert len(cited) > 30
+    missing = [f"{p}::{name}" for p, name in cited
+               if not re.search(rf"^def {name}\(", (REPO_ROOT / p).read_text(encoding="utf-8"), re.M)]
+    assert not missing, missing
+    for section in ("## 1. Data format", "## 2. Orbitals and rotations", "## 3. Units and constants",
+                    "## 4. DeePMD file conventions"):
+        assert section in doc
