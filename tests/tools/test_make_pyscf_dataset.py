@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import h5py
@@ -16,9 +15,7 @@ from deeph_tf.data.force_h5 import FORCE_FILENAME, read_force_h5, write_force_h5
 
 from conftest import REPO_ROOT
 
-if str(REPO_ROOT / "tools") not in sys.path:  # importable by name, also in spawned pool workers
-    sys.path.insert(0, str(REPO_ROOT / "tools"))
-import make_pyscf_dataset as tool  # noqa: E402
+import make_pyscf_dataset as tool  # tools/ is on the path (setup.cfg, [tool:pytest] pythonpath)
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "mixed_molecules"
 #: Cheap settings for generator tests: minimal basis, coarse grid.
