@@ -59,39 +59,27 @@ def test_layers_of_modules():
     assert graph.layer_of("deeph_tf.cli") == "cli"
 
 
-def test_an_upward_import_inside_a_function_is_found(tmp_path):
-    package = _package(tmp_path, {
-        "data/__init__.py": "",
-        "data/graph.py": "def build():\n    from deeph_tf.model import network\n",
-        "model/__init__.py": "",
-        "model/network.py": "from deeph_tf.data import graph\n",
-    })
-    (found,) = _violations(package)
-    assert found.startswith("deeph_tf.data.graph -> deeph_tf.model.network (line 2, deferred)")
-    assert "data imports the higher layer model" in found
+VIOLATIONS = {
+    "upward import inside a function": (
+        {"data/__init__.py": "", "data/graph.py": "def build():\n    from deeph_tf.model import network\n",
+         "model/__init__.py": "", "model/network.py": "from deeph_tf.data import graph\n"},
+        "deeph_tf.data.graph -> deeph_tf.model.network (line 2, deferred)", "data imports the higher layer model"),
+    "config importing the data layer": (
+        {"elements.py": "", "data/__init__.py": "", "data/structure.py": "",
+         "config/__init__.py": "from deeph_tf import elements\nfrom deeph_tf.data.structure import load\n"},
+        "deeph_tf.config -> deeph_tf.data.structure (line 2)", "base imports the higher layer data"),
+    "train importing infer (relative import)": (
+        {"train/__init__.py": "", "train/trainer.py": "from ..infer import predict\n",
+         "infer/__init__.py": "", "infer/predict.py": ""},
+        "deeph_tf.train.trainer -> deeph_tf.infer.predict (line 1)", "train and infer must not import each other"),
+}
 
 
-def test_config_importing_the_data_layer_is_found(tmp_path):
-    package = _package(tmp_path, {
-        "elements.py": "",
-        "config/__init__.py": "from deeph_tf import elements\nfrom deeph_tf.data.structure import load\n",
-        "data/__init__.py": "",
-        "data/structure.py": "",
-    })
-    (found,) = _violations(package)
-    assert found.startswith("deeph_tf.config -> deeph_tf.data.structure") and "base imports the higher layer data" in found
-
-
-def test_train_and_infer_do_not_import_each_other(tmp_path):
-    package = _package(tmp_path, {
-        "train/__init__.py": "",
-        "train/trainer.py": "from ..infer import predict\n",  # relative imports are resolved
-        "infer/__init__.py": "",
-        "infer/predict.py": "",
-    })
-    (found,) = _violations(package)
-    assert found.startswith("deeph_tf.train.trainer -> deeph_tf.infer.predict")
-    assert "train and infer must not import each other" in found
+@pytest.mark.parametrize("case", sorted(VIOLATIONS))
+def test_a_forbidden_import_is_found(case, tmp_path):
+    files, edge, reason = VIOLATIONS[case]
+    (found,) = _violations(_package(tmp_path, files))
+    assert found == f"{edge}: {reason}"
 
 
 def test_a_cycle_at_import_time_is_found_but_not_one_through_a_function(tmp_path):

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -263,3 +266,26 @@ def test_fixture_loads_and_covers_elements_and_shells():
     assert shells == {0, 1, 2}
     total = sum(p.stat().st_size for p in FIXTURE.rglob("*") if p.is_file())
     assert total < 1.5e6
+
+
+# ----------------------------------------------------------------------------- entry points
+@pytest.mark.parametrize("script", ["make_pyscf_dataset.py", "make_rotated_water.py"])
+def test_tool_scripts_leave_sys_path_alone(script, tmp_path):
+    """The scripts import the pyscf_data package as a sibling; loading one does not edit sys.path."""
+    code = ("import runpy, sys; before = list(sys.path); "
+            f"runpy.run_path({str(REPO_ROOT / 'tools' / script)!r}, run_name='loaded'); "
+            "assert sys.path == before, sorted(set(sys.path) - set(before))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO_ROOT / "tools")  # what running the script puts first on the path
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("argv, cwd", [([str(REPO_ROOT / "tools" / "make_pyscf_dataset.py")], "tmp"),
+                                       (["-m", "tools.pyscf_data"], "repo")])
+def test_the_generator_runs_as_a_script_and_as_a_module(argv, cwd, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, *argv, "--help"], cwd=tmp_path if cwd == "tmp" else REPO_ROOT,
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--check-forces" in result.stdout and "mix = methane,ammonia" in result.stdout
