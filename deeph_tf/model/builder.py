@@ -77,7 +77,7 @@ def example_inputs(n_species: int, dtype: str = "float32") -> dict:
         keys.EDGE_SRC: np.array([0, 1], np.int32),
         keys.EDGE_DST: np.array([1, 0], np.int32),
         keys.EDGE_REVERSE: np.array([1, 0], np.int32),
-        "edge_shift_vector": np.zeros((2, 3), float_dtype),
+        keys.EDGE_SHIFT_VECTOR: np.zeros((2, 3), float_dtype),
     }
 
 

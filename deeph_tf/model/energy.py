@@ -115,26 +115,27 @@ class EnergyForceModel(BackboneModel, keras.Model):
     def _energies(self, batch, positions, shift):
         """(atom energies [N], structure energies [n_graphs]) in the precise dtype, eV."""
         species = tf.cast(batch[keys.SPECIES], tf.int32)
-        node, _ = self.backbone(positions, shift, species, batch[keys.EDGE_SRC], batch[keys.EDGE_DST])
+        src, dst = tf.cast(batch[keys.EDGE_SRC], tf.int32), tf.cast(batch[keys.EDGE_DST], tf.int32)
+        node, _ = self.backbone(positions, shift, species, src, dst)
         dtype = self.backbone.precise_dtype
         hidden = tf.cast(node[:, self._scalar_slice()], dtype)
         for layer in self.energy_mlp:
             hidden = layer(hidden)
         atom = self.energy_out(hidden)[:, 0] * tf.cast(self.energy_scale, dtype)
         atom = atom + tf.gather(tf.constant(self.atom_energies, dtype), species)
-        if "node_valid" in batch:
-            atom = atom * tf.cast(batch["node_valid"], dtype)
-        n_graphs = tf.shape(batch["graph_valid"])[0] if "graph_valid" in batch else 1
-        node_graph = tf.cast(batch["node_graph"], tf.int32) if "node_graph" in batch else tf.zeros_like(species)
+        if keys.NODE_VALID in batch:
+            atom = atom * tf.cast(batch[keys.NODE_VALID], dtype)
+        n_graphs = tf.shape(batch[keys.GRAPH_VALID])[0] if keys.GRAPH_VALID in batch else 1
+        node_graph = tf.cast(batch[keys.NODE_GRAPH], tf.int32) if keys.NODE_GRAPH in batch else tf.zeros_like(species)
         total = tf.math.unsorted_segment_sum(atom, node_graph, n_graphs + 1)[:n_graphs]
         return atom, total
 
     def call(self, batch, training=False):
         dtype = self.backbone.precise_dtype
         positions = tf.cast(batch[keys.POSITIONS], dtype)
-        shift = tf.cast(batch["edge_shift_vector"], dtype)
-        n_graphs = tf.shape(batch["graph_valid"])[0] if "graph_valid" in batch else 1
-        node_graph = tf.cast(batch["node_graph"], tf.int32) if "node_graph" in batch else tf.zeros_like(batch[keys.SPECIES])
+        shift = tf.cast(batch[keys.EDGE_SHIFT_VECTOR], dtype)
+        n_graphs = tf.shape(batch[keys.GRAPH_VALID])[0] if keys.GRAPH_VALID in batch else 1
+        node_graph = tf.cast(batch[keys.NODE_GRAPH], tf.int32) if keys.NODE_GRAPH in batch else tf.zeros_like(tf.cast(batch[keys.SPECIES], tf.int32))
         edge_graph = tf.gather(node_graph, tf.cast(batch[keys.EDGE_SRC], tf.int32))
         strain = tf.zeros([n_graphs + 1, 3, 3], dtype)
         with tf.GradientTape(watch_accessed_variables=False, persistent=self.compute_virial) as tape:

@@ -97,7 +97,7 @@ class HamiltonianModel(BackboneModel, keras.Model):
     def call(self, batch, training=False):
         species = tf.cast(batch[keys.SPECIES], tf.int32)
         src, dst = tf.cast(batch[keys.EDGE_SRC], tf.int32), tf.cast(batch[keys.EDGE_DST], tf.int32)
-        node, edge = self.backbone(batch[keys.POSITIONS], batch["edge_shift_vector"], species, src, dst)
+        node, edge = self.backbone(batch[keys.POSITIONS], batch[keys.EDGE_SHIFT_VECTOR], species, src, dst)
         node_blocks = self.node_head(node, species)
         edge_blocks = self.edge_head(edge, tf.stack([tf.gather(species, src), tf.gather(species, dst)], axis=-1))
         if self.symmetrize:

@@ -52,15 +52,15 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
     longest = 0.0
     dataset, _ = graph_set.dataset(subset, batch_size=1, shuffle=False, prefetch=False)
     for batch in dataset.take(max_structures):
-        valid_nodes = batch["node_valid"].numpy()
-        valid_edges = batch["edge_valid"].numpy()
+        valid_nodes = batch[keys.NODE_VALID].numpy()
+        valid_edges = batch[keys.EDGE_VALID].numpy()
         species = batch[keys.SPECIES].numpy()[valid_nodes]
         src, dst = batch[keys.EDGE_SRC].numpy()[valid_edges], batch[keys.EDGE_DST].numpy()[valid_edges]
         node_blocks = batch[keys.node_key(operator)].numpy()[valid_nodes].astype(np.float64)
         edge_blocks = batch[keys.edge_key(operator)].numpy()[valid_edges].astype(np.float64)
         node_mask = batch[keys.NODE_MASK].numpy()[valid_nodes]
         edge_mask = batch[keys.EDGE_MASK].numpy()[valid_edges]
-        vectors = batch["edge_vector"].numpy()[valid_edges]
+        vectors = batch[keys.EDGE_VECTOR].numpy()[valid_edges]
         if len(vectors):
             longest = max(longest, float(np.linalg.norm(vectors, axis=-1).max()))
         n_nodes += len(species)

@@ -24,7 +24,7 @@ def masked_entries(prediction, batch, operator: str = "hamiltonian", gauge: bool
     same physics (a shift of the energy zero).
     """
     diffs, targets, masks, overlaps, graphs = [], [], [], [], []
-    node_graph = tf.cast(batch["node_graph"], tf.int32)
+    node_graph = tf.cast(batch[keys.NODE_GRAPH], tf.int32)
     parts = (
         ("node", keys.node_key, keys.NODE_MASK, node_graph),
         ("edge", keys.edge_key, keys.EDGE_MASK, tf.gather(node_graph, tf.cast(batch[keys.EDGE_SRC], tf.int32))),
@@ -42,7 +42,7 @@ def masked_entries(prediction, batch, operator: str = "hamiltonian", gauge: bool
     diff, target, mask = tf.concat(diffs, 0), tf.concat(targets, 0), tf.concat(masks, 0)
     if gauge:
         overlap, graph = tf.concat(overlaps, 0), tf.concat(graphs, 0)
-        n_graphs = tf.shape(batch["graph_valid"])[0] + 1  # + the padding graph
+        n_graphs = tf.shape(batch[keys.GRAPH_VALID])[0] + 1  # + the padding graph
         ds = tf.math.unsorted_segment_sum(diff * overlap * mask, graph, n_graphs)
         ss = tf.math.unsorted_segment_sum(overlap * overlap * mask, graph, n_graphs)
         mu = ds / tf.maximum(ss, tf.cast(1e-30, ss.dtype))

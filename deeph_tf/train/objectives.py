@@ -103,9 +103,9 @@ class EnergyForceObjective:
     @staticmethod
     def _valid(batch, dtype):
         """(graph_valid [n_graphs], node_valid [N], virial_valid [n_graphs]) as 0/1 of ``dtype``."""
-        graph_valid = tf.cast(batch["graph_valid"], dtype)
+        graph_valid = tf.cast(batch[keys.GRAPH_VALID], dtype)
         virial_valid = tf.cast(batch[keys.VIRIAL_VALID], dtype) * graph_valid if keys.VIRIAL_VALID in batch else None
-        return graph_valid, tf.cast(batch["node_valid"], dtype), virial_valid
+        return graph_valid, tf.cast(batch[keys.NODE_VALID], dtype), virial_valid
 
     def loss_totals(self, batch, dtype=tf.float32) -> Dict[str, tf.Tensor]:
         """What the loss terms are means over: structures ``n_e``, force components ``n_f``
@@ -121,7 +121,7 @@ class EnergyForceObjective:
         dtype = energy.dtype
         graph_valid, node_valid, virial_valid = self._valid(batch, dtype)
         n_graphs = tf.shape(graph_valid)[0]
-        node_graph = tf.cast(batch["node_graph"], tf.int32)
+        node_graph = tf.cast(batch[keys.NODE_GRAPH], tf.int32)
         natoms = tf.math.unsorted_segment_sum(node_valid, node_graph, n_graphs + 1)[:n_graphs]
         natoms = tf.maximum(natoms, 1.0)
         de = (energy - tf.cast(batch[keys.ENERGY], dtype)) / natoms * graph_valid  # eV/atom
