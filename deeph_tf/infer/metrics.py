@@ -2,7 +2,7 @@
 
 Everything is NumPy; energies enter in eV (the block files' unit) and are reported in meV.
 
-Counted entries (the DeepH mask, docs/CONVENTIONS.md section 1)
+Counted entries (the DeepH mask, docs/conventions.md, section "1. Data format")
     Blocks are stored in each atom's own orbitals, so every entry of a real block belongs
     to an orbital pair the element pair really has. An entry counts if its block is
     on-site (R = 0, i = j) or max |S| over its shell pair exceeds
