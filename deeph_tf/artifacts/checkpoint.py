@@ -221,22 +221,11 @@ def assign_values(variables: Sequence, values: Sequence[np.ndarray], what: str, 
         variable.assign(np.asarray(value, dtype=np.dtype(getattr(variable.dtype, "name", variable.dtype))))
 
 
-def freeze_checkpoint(spec: PathLike, output: PathLike, best: bool = False) -> Path:
-    """``dfreeze``: the checkpoint named by ``spec`` (its best model with ``best``) -> SavedModel."""
-    from deeph_tf.artifacts.frozen import freeze_model
-    from deeph_tf.model.builder import model_from_config
-
-    path = resolve_checkpoint(spec)
-    if best:
-        pointer = path.parent / POINTER_NAME
-        name = _read_pointer(pointer).get("best") if pointer.is_file() else None
-        if not name:
-            raise CheckpointError(f"{path.parent}: no best model recorded (it is saved at display steps with a lower loss)")
-        path = path.parent / name
-    ckpt = read_checkpoint(path)
-    model = model_from_config(ckpt.model_config)
-    assign_values(model.weights, ckpt.model_weights, "model weights", path)
-    metadata = {"input": ckpt.input, "step": ckpt.step, "checkpoint": str(path), "trained_with": ckpt.version,
-                "target": ckpt.input.get("model", {}).get("target", "hamiltonian")}
-    logger.info("freezing %s (step %d)", path, ckpt.step)
-    return freeze_model(model, ckpt.layout, metadata, output)
+def best_checkpoint(folder: PathLike) -> Path:
+    """The best model recorded in ``folder``'s ``checkpoint`` pointer (saved at display steps with a lower loss)."""
+    folder = Path(folder)
+    pointer = folder / POINTER_NAME
+    name = _read_pointer(pointer).get("best") if pointer.is_file() else None
+    if not name:
+        raise CheckpointError(f"{folder}: no best model recorded (it is saved at display steps with a lower loss)")
+    return folder / name

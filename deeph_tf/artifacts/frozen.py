@@ -70,7 +70,7 @@ def is_energy_model(model) -> bool:
 
 def _atomic_number_table(elements) -> np.ndarray:
     """[119] int32: species index of each atomic number, -1 for elements the model lacks."""
-    from deeph_tf.data.elements import SYMBOLS
+    from deeph_tf.elements import SYMBOLS
 
     table = np.full(len(SYMBOLS), -1, np.int32)
     for index, symbol in enumerate(elements):

@@ -7,6 +7,8 @@ from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 
+from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
+from deeph_tf.artifacts.loader import load_model
 from deeph_tf.data import keys
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.structure import StructureFolder
@@ -36,29 +38,14 @@ class Predictor:
     @classmethod
     def load(cls, path: PathLike) -> "Predictor":
         """From a frozen model folder, or a checkpoint (file, prefix or folder with ``checkpoint``)."""
-        from deeph_tf.artifacts.frozen import SIGNATURE, is_frozen_model, read_frozen_metadata
+        model, metadata = load_model(path)
+        return cls.from_model(model, metadata, metadata["source"])
 
-        if is_frozen_model(path):
-            import tensorflow as tf
-
-            metadata = read_frozen_metadata(path)
-            loaded = tf.saved_model.load(str(path))
-            function = loaded.signatures[SIGNATURE]
-            predictor = cls(function, OrbitalLayout.from_dict(metadata["layout"]), metadata, metadata["dtype"], str(path))
-            predictor._keep_alive = loaded
-            return predictor
-        from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
-        from deeph_tf.model.builder import model_from_config
-        from deeph_tf.artifacts.checkpoint import assign_values, read_checkpoint, resolve_checkpoint
-
-        ckpt_path = resolve_checkpoint(path)
-        ckpt = read_checkpoint(ckpt_path)
-        model = model_from_config(ckpt.model_config)
-        assign_values(model.weights, ckpt.model_weights, "model weights", ckpt_path)
-        metadata = {"input": ckpt.input, "step": ckpt.step, "version": ckpt.version, "layout": ckpt.layout,
-                    "model_config": ckpt.model_config}
-        return cls(make_predict_function(model), OrbitalLayout.from_dict(ckpt.layout), metadata,
-                   model_float_dtype(model).name, str(ckpt_path))
+    @classmethod
+    def from_model(cls, model, metadata: Dict[str, Any], source: str) -> "Predictor":
+        """A built Keras model behind the frozen signature; ``metadata`` holds ``layout`` and ``input``."""
+        return cls(make_predict_function(model), OrbitalLayout.from_dict(metadata["layout"]), metadata,
+                   model_float_dtype(model).name, source)
 
     def predict_graph(self, graph: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
         """Node [n_atoms, n_c, n_c] and edge [n_edges, n_c, n_c] blocks of one graph (``build_graph``)."""
@@ -103,7 +90,7 @@ class Predictor:
         unknown = sorted(set(frame.species) - set(self.layout.elements))
         if unknown:
             raise ValueError(f"{frame.name}: elements {unknown} are not among the model's {list(self.layout.elements)}")
-        from deeph_tf.data.elements import atomic_number
+        from deeph_tf.elements import atomic_number
 
         src, dst, shifts = radius_graph(frame.positions, frame.lattice, self.cutoff, pbc=frame.pbc)
         out = self._function(

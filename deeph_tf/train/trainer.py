@@ -27,11 +27,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointError, CheckpointManager, read_checkpoint, resolve_checkpoint
+from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointManager, read_checkpoint, resolve_checkpoint
+from deeph_tf.artifacts.loader import CHECKPOINT, FROZEN, load_model, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -58,20 +59,28 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _initial_weights(restart, init_model, init_frz_model):
-    """(source description, model_config, layout dict, weights, checkpoint or None)."""
-    if restart or init_model:
-        path = resolve_checkpoint(restart or init_model)
-        ckpt = read_checkpoint(path)
-        return str(path), ckpt.model_config, ckpt.layout, ckpt.model_weights, ckpt
-    if init_frz_model:
-        from deeph_tf.artifacts.frozen import is_frozen_model, load_frozen_weights
+@dataclass
+class StartingModel:
+    """The model a run starts from (``restart``, ``init_model`` or ``init_frz_model``)."""
 
-        if not is_frozen_model(init_frz_model):
-            raise CheckpointError(f"{init_frz_model}: not a frozen model (no saved_model.pb); make one with dfreeze")
-        metadata, weights = load_frozen_weights(init_frz_model)
-        return str(init_frz_model), metadata["model_config"], metadata["layout"], weights, None
-    return None, None, None, None, None
+    source: str
+    model: Any
+    model_config: Dict[str, Any]
+    layout: Dict[str, Any]
+    #: The whole checkpoint of a restart (optimizer state, schedule, step); None otherwise.
+    checkpoint: Optional[Checkpoint] = None
+
+
+def _starting_model(restart, init_model, init_frz_model) -> Optional[StartingModel]:
+    """The built model (with its weights) the run starts from, or None for a fresh model."""
+    if restart:
+        path = resolve_checkpoint(restart)
+        ckpt = read_checkpoint(path)
+        return StartingModel(str(path), model_from_checkpoint(ckpt), ckpt.model_config, ckpt.layout, ckpt)
+    if init_model or init_frz_model:
+        model, metadata = load_model(init_model or init_frz_model, kind=CHECKPOINT if init_model else FROZEN)
+        return StartingModel(metadata["source"], model, metadata["model_config"], metadata["layout"])
+    return None
 
 
 def _lock_layout(config: dict, layout: Dict[str, Any], source: str) -> None:
@@ -102,14 +111,26 @@ def train(
     init_frz_model: Optional[str] = None,
     output: Optional[str] = "out.json",
     workers=None,
+    extra_train_systems: Sequence[Tuple[str, Optional[str]]] = (),
+    input_share: Optional[float] = None,
+    comparisons: Optional[Callable[[Any, Any, str], List[dict]]] = None,
 ) -> TrainResult:
-    """Run ``dtrain`` on a normalized input (see :func:`deeph_tf.config.load_input`).
+    """Train on a normalized input (see :func:`deeph_tf.config.load_input`).
+
+    ``dtrain`` calls this through :func:`deeph_tf.workflows.dtrain.run_dtrain`, which supplies
+    the last three arguments for distillation (the input's ``distillation`` section is not read here).
 
     Args:
         config: the normalized input (not modified).
         restart, init_model, init_frz_model: at most one; see the module docstring.
         output: where to write the normalized input (None: nowhere).
         workers: a :class:`~deeph_tf.train.distributed.Workers` (default: this process alone).
+        extra_train_systems: (systems, fmt) trained on besides the input's (training subset
+            only: never validated or tested on), e.g. a teacher's labels.
+        input_share: with ``extra_train_systems``, the share of batches drawn from the input's
+            own systems (None: by size, DeePMD's default).
+        comparisons: ``f(model, graph_set, subset) -> [comparison]`` for the report (e.g.
+            student vs teacher), called at the end of the run.
     """
     if sum(x is not None for x in (restart, init_model, init_frz_model)) > 1:
         raise ValueError("give at most one of restart, init_model, init_frz_model")
@@ -119,7 +140,7 @@ def train(
     from deeph_tf.data import keys
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import build_from_config
-    from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config, model_from_config
+    from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config
     from deeph_tf.model.network import model_inputs
     from deeph_tf.model.statistics import compute_statistics
     from deeph_tf.artifacts.checkpoint import assign_values, variable_values
@@ -138,7 +159,9 @@ def train(
         logger.info("training.seed is null: using seed %d (recorded in out.json)", training["seed"])
     seed = int(training["seed"])
 
-    source, model_config, layout_dict, weights, ckpt = _initial_weights(restart, init_model, init_frz_model)
+    start = _starting_model(restart, init_model, init_frz_model)
+    source, model_config, layout_dict = (start.source, start.model_config, start.layout) if start else (None, None, None)
+    ckpt = start.checkpoint if start else None
     if source is not None:
         _lock_layout(config, layout_dict, source)
         logger.info("model architecture and orbital layout from %s (the input's model section is not used)", source)
@@ -146,7 +169,7 @@ def train(
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         write_normalized(config, output)
 
-    train_only = _distillation_systems(config, workers)
+    train_only = list(extra_train_systems)
     index = build_from_config(config, train_only=train_only) if workers.is_root else None
     workers.barrier()
     graph_set = GraphSet(training["dataset"]["graph_dir"])
@@ -174,7 +197,7 @@ def train(
     keras.utils.set_random_seed(seed + 7919 * workers.rank)
     start_step = ckpt.step if restart else 0
     if train_only:
-        _mix_teacher_systems(config, graph_set, len(train_only))
+        _mix_extra_systems(training["training_data"], graph_set, len(train_only), input_share)
     train_iter, valid_iter, numb_btch = _batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
 
     first_batch = next(train_iter)
@@ -186,8 +209,7 @@ def train(
             model = build_model(config["model"], graph_set.layout, statistics)
         model(model_inputs(first_batch))
     else:
-        model = model_from_config(model_config)
-        assign_values(model.weights, weights, "model weights", source)
+        model = start.model
     workers.broadcast_variables(model.weights)
     n_params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     logger.info("model: %d trainable parameters, %s precision, target %s", n_params, config["model"]["precision"], operator)
@@ -296,8 +318,7 @@ def train(
             batch = next(train_iter)
     except TrainingDiverged as error:
         last = manager.latest_path if manager is not None else None
-        logger.error("%s; stopping. The last good checkpoint is %s", error, last or "(none yet)")
-        raise
+        raise TrainingDiverged(f"{error}; stopping. The last good checkpoint is {last or '(none yet)'}") from None
     finally:
         if progress is not None:
             progress.close()
@@ -321,7 +342,7 @@ def train(
     if workers.is_root and training["report"]:
         try:
             _write_run_report(config, model, graph_set, index, steps, objective, epochs, lcurve_path, n_params, step,
-                              seconds, training, train_only)
+                              seconds, training, comparisons)
         except Exception as error:  # a report must never fail a finished run
             logger.warning("could not write the training report: %s", error, exc_info=logger.isEnabledFor(logging.DEBUG))
     return TrainResult(
@@ -441,43 +462,26 @@ def _steps_per_epoch(graph_set, training: dict, workers) -> float:
     return sum(len(a) / b for a, b in zip(atoms, sizes)) / max(workers.size, 1)
 
 
-def _distillation_systems(config: dict, workers) -> list:
-    """(systems, fmt) of the teacher-labelled data to train on (labelled now if needed), or []."""
-    distillation = config.get("distillation")
-    if not distillation:
-        return []
-    from deeph_tf.train.distill import label_with_teacher
-
-    if workers.is_root:
-        cached = label_with_teacher(config)
-    workers.barrier()
-    if not workers.is_root:
-        from deeph_tf.train.distill import cached_labels
-
-        cached = cached_labels(config)
-    return [cached]
-
-
-def _mix_teacher_systems(config: dict, graph_set, n_teacher: int) -> None:
-    """Set training_data.sys_probs from distillation.dft_weight (the DFT share of batches)."""
-    weight = config["distillation"].get("dft_weight")
-    training_data = config["training"]["training_data"]
+def _mix_extra_systems(training_data: dict, graph_set, n_extra: int, input_share: Optional[float]) -> None:
+    """Set ``training_data.sys_probs``: ``input_share`` of the batches from the input's systems,
+    the rest from the ``n_extra`` training-only systems (the last ones), each part by size."""
     systems = graph_set.systems("train")
-    n_dft = len(systems) - n_teacher
-    if weight is None or n_dft <= 0:
-        if weight is not None and n_dft <= 0 and weight > 0:
-            logger.warning("distillation.dft_weight is %g but there are no DFT-labelled training structures", weight)
+    n_input = len(systems) - n_extra
+    if input_share is None or n_input <= 0:
+        if input_share is not None and n_input <= 0 and input_share > 0:
+            logger.warning("distillation.dft_weight is %g but there are no DFT-labelled training structures", input_share)
         return
     sizes = {k: sum(len(s["n_atoms"]) for s in graph_set.shards("train") if s["system"] == k) for k in systems}
-    dft, teacher = systems[:n_dft], systems[n_dft:]
-    probs = [weight * sizes[k] / sum(sizes[j] for j in dft) for k in dft]
-    probs += [(1 - weight) * sizes[k] / sum(sizes[j] for j in teacher) for k in teacher]
+    own, extra = systems[:n_input], systems[n_input:]
+    probs = [input_share * sizes[k] / sum(sizes[j] for j in own) for k in own]
+    probs += [(1 - input_share) * sizes[k] / sum(sizes[j] for j in extra) for k in extra]
     training_data["sys_probs"] = probs
-    logger.info("distillation: %.0f%% of the batches from DFT labels, %.0f%% from the teacher's", 100 * weight, 100 * (1 - weight))
+    logger.info("distillation: %.0f%% of the batches from DFT labels, %.0f%% from the teacher's",
+                100 * input_share, 100 * (1 - input_share))
 
 
 def _write_run_report(config, model, graph_set, index, steps, objective, epochs: EpochClock, lcurve_path: Path,
-                      n_params: int, last_step: int, seconds: float, training: dict, train_only) -> Path:
+                      n_params: int, last_step: int, seconds: float, training: dict, comparisons) -> Path:
     """Final evaluation, training_record.json, parity.npz and report.md next to the checkpoints."""
     import numpy as np
 
@@ -496,11 +500,7 @@ def _write_run_report(config, model, graph_set, index, steps, objective, epochs:
     with atomic_path(folder / parity_name) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **parity)
-    comparisons = []
-    if train_only:
-        from deeph_tf.train.distill import distillation_comparisons
-
-        comparisons = distillation_comparisons(config, model, graph_set, subset)
+    compared = comparisons(model, graph_set, subset) if comparisons is not None else []
     rss, device = peak_memory_mib()
     record = {
         "format": "deeph_tf.training_record/1",
@@ -519,7 +519,7 @@ def _write_run_report(config, model, graph_set, index, steps, objective, epochs:
         "final": {"subset": subset, "structures": n_structures, "metrics": metrics, "units": units},
         "targets": dict(config.get("targets") or {}),
         "parity": parity_name,
-        "comparisons": comparisons,
+        "comparisons": compared,
         "compilations": steps.train_traces + steps.eval_traces,
     }
     write_training_record(folder, record)

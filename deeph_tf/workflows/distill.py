@@ -15,7 +15,7 @@ Input section ``distillation`` (see the schema)::
    times); an unchanged cache is reused, a changed one rebuilt. The cache is written under a
    temporary name and renamed, so an interrupted labelling never leaves a cache that reads as
    complete.
-2. ``dtrain`` trains on those labels (training subset only: never validated or tested on),
+2. ``dtrain`` (:mod:`deeph_tf.workflows.dtrain`) trains on those labels (training subset only: never validated or tested on),
    mixed with the DFT-labelled ``training_data`` systems; ``dft_weight`` is the share of batches
    drawn from the DFT systems (DeePMD's ``sys_probs``).
 3. At the end, :func:`distillation_comparisons` scores the student against the teacher and
@@ -32,6 +32,17 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from deeph_tf.artifacts.frozen import is_frozen_model, read_frozen_metadata
+from deeph_tf.atomic_io import atomic_folder
+from deeph_tf.data.discovery import discover_systems
+from deeph_tf.data.ff_graphs import load_labeled_systems
+from deeph_tf.data.labeled import LabeledFrame, write_deepmd_npy
+from deeph_tf.data.structure import load_structure, write_structure_folder
+from deeph_tf.infer.force_field_eval import EnergyResults
+from deeph_tf.infer.metrics import DatasetErrors, structure_errors
+from deeph_tf.infer.predict import Predictor
+from deeph_tf.progress import track
+
 logger = logging.getLogger(__name__)
 
 LABELS_NAME = "labels.json"
@@ -39,8 +50,6 @@ FORMAT = "deeph_tf.teacher_labels/1"
 
 
 def _teacher_target(teacher_path) -> str:
-    from deeph_tf.artifacts.frozen import is_frozen_model, read_frozen_metadata
-
     if not is_frozen_model(teacher_path):
         raise ValueError(f"distillation.teacher: {teacher_path} is not a frozen model (no saved_model.pb); make one with dfreeze")
     return read_frozen_metadata(teacher_path).get("input", {}).get("model", {}).get("target", "hamiltonian")
@@ -83,8 +92,6 @@ def _source_files(config: Mapping, energy: bool) -> List[str]:
     section = config["distillation"]
     depth = config["training"]["dataset"]["data_dir_depth"]
     if not energy:
-        from deeph_tf.data.discovery import discover_systems
-
         return [str(folder / name) for system in discover_systems(section["systems"], depth)
                 for _, folder in system.structures for name in ("POSCAR", "info.json", "overlap.h5")]
     paths = section["systems"] if isinstance(section["systems"], list) else [section["systems"]]
@@ -118,11 +125,7 @@ def label_with_teacher(config: Mapping) -> Tuple[str, Optional[str]]:
         logger.info("distillation: reusing the teacher's labels of %d structures in %s", previous.get("structures", 0), cache)
         return systems, fmt
 
-    from deeph_tf.infer.predict import Predictor
-
     teacher = Predictor.load(section["teacher"])
-    from deeph_tf.atomic_io import atomic_folder
-
     with atomic_folder(cache) as staging:
         if energy:
             n = _label_frames(config, teacher, staging / "deepmd")
@@ -136,25 +139,12 @@ def label_with_teacher(config: Mapping) -> Tuple[str, Optional[str]]:
     return systems, fmt
 
 
-def _progress(items, description: str):
-    import sys
-
-    if not sys.stderr.isatty():
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=description, unit="structure", leave=False)
-
-
 def _label_folders(config: Mapping, teacher, out_dir: Path) -> int:
     """Unified-format copies of the structure folders with the teacher's blocks as the target."""
-    from deeph_tf.data.discovery import discover_systems
-    from deeph_tf.data.structure import load_structure, write_structure_folder
-
     target = config["model"]["target"]
     depth = config["training"]["dataset"]["data_dir_depth"]
     items = [(sid, folder) for system in discover_systems(config["distillation"]["systems"], depth) for sid, folder in system.structures]
-    for sid, folder in _progress(items, "teacher labels"):
+    for sid, folder in track(items, description="teacher labels"):
         structure = load_structure(folder)
         if not structure.has_blocks("overlap"):
             raise ValueError(f"{folder}: no overlap.h5; a Hamiltonian teacher needs the overlap's atom pairs")
@@ -168,15 +158,12 @@ def _label_folders(config: Mapping, teacher, out_dir: Path) -> int:
 
 def _label_frames(config: Mapping, teacher, out_dir: Path) -> int:
     """A deepmd/npy system of the frames with the teacher's energies, forces (and virials if periodic)."""
-    from deeph_tf.data.ff_graphs import load_labeled_systems
-    from deeph_tf.data.labeled import LabeledFrame, write_deepmd_npy
-
     section = config["distillation"]
     depth = config["training"]["dataset"]["data_dir_depth"]
     frames = [frame for system in load_labeled_systems(section["systems"], section.get("fmt"), depth, require_labels=False)
               for _, frame in system]
     labelled = []
-    for frame in _progress(frames, "teacher labels"):
+    for frame in track(frames, description="teacher labels"):
         out = teacher.predict_frame(frame)
         labelled.append(LabeledFrame(name=frame.name, species=frame.species, positions=frame.positions, lattice=frame.lattice,
                                      pbc=frame.pbc, energy=float(out["energy"]), forces=out["forces"],
@@ -196,13 +183,9 @@ def _validation_sources(config: Mapping, graph_set, subset: str) -> Dict[str, ob
     found: Dict[str, object] = {}
     for data in sections:
         if config["model"]["target"] == "energy_force":
-            from deeph_tf.data.ff_graphs import load_labeled_systems
-
             for system in load_labeled_systems(data["systems"], data.get("fmt"), depth):
                 found.update({sid: frame for sid, frame in system if sid in ids})
         else:
-            from deeph_tf.data.discovery import discover_systems
-
             for system in discover_systems(data["systems"], depth):
                 found.update({sid: folder for sid, folder in system.structures if sid in ids})
     return found
@@ -210,8 +193,6 @@ def _validation_sources(config: Mapping, graph_set, subset: str) -> Dict[str, ob
 
 def _energy_errors(predicted: List[dict], reference: List[dict], frames) -> Dict[str, float]:
     """mae/rmse of energy per atom (eV/atom) and force components (eV/A), dtest's statistics."""
-    from deeph_tf.infer.force_field_eval import EnergyResults
-
     results = EnergyResults(
         names=[f.name for f in frames], natoms=[f.n_atoms for f in frames],
         energy_ref=[float(r["energy"]) for r in reference], energy_pred=[float(p["energy"]) for p in predicted],
@@ -225,14 +206,10 @@ def _energy_errors(predicted: List[dict], reference: List[dict], frames) -> Dict
 
 def distillation_comparisons(config: Mapping, model, graph_set, subset: str) -> List[dict]:
     """Student vs teacher, student vs DFT and teacher vs DFT on the ``subset`` structures."""
-    from deeph_tf.data.layout import OrbitalLayout
-    from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
-    from deeph_tf.infer.predict import Predictor
-
     target = config["model"]["target"]
     teacher = Predictor.load(config["distillation"]["teacher"])
-    student = Predictor(make_predict_function(model), OrbitalLayout.from_dict(graph_set.index["layout"]),
-                        {"input": config, "model_config": model.get_config()}, model_float_dtype(model).name, "student")
+    student = Predictor.from_model(model, {"input": config, "model_config": model.get_config(),
+                                           "layout": graph_set.index["layout"]}, "student")
     sources = _validation_sources(config, graph_set, subset)
     if not sources:
         return []
@@ -246,9 +223,6 @@ def distillation_comparisons(config: Mapping, model, graph_set, subset: str) -> 
         units = {"mae_e": "eV/atom", "rmse_e": "eV/atom", "mae_f": "eV/A", "rmse_f": "eV/A"}
         return [{"name": name, "subset": subset, "structures": len(frames), "metrics": _energy_errors(p, r, frames), "units": units}
                 for name, (p, r) in zip(names, pairs)]
-
-    from deeph_tf.data.structure import load_structure
-    from deeph_tf.infer.metrics import DatasetErrors, structure_errors
 
     gauge = target == "hamiltonian"
     errors = [DatasetErrors() for _ in names]
