@@ -4,11 +4,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from deeph_tf._version import __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: Exit codes of every command (see :mod:`deeph_tf.cli`).
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+#: Errors in what the user gave: the input (``ConfigError``), data (``DataFormatError``),
+#: checkpoints and reports (``CheckpointError``, ``ReportError``), all ValueErrors; and paths
+#: that do not exist, exist already, are of the wrong kind or may not be read.
+BAD_INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                    PermissionError)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,3 +55,32 @@ def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet
         handlers=handlers,
         force=True,
     )
+
+
+def run_command(prog: str, parser: argparse.ArgumentParser, argv: Optional[Sequence[str]],
+                work: Callable[[argparse.Namespace], Optional[int]]) -> int:
+    """Parse ``argv``, configure logging, run ``work(args)`` (each command's ``_run``): every ``main``.
+
+    A fatal error is logged once (stderr and the ``-l`` file) by the logger ``prog``; the
+    exit code is 2 for bad input (:data:`BAD_INPUT_ERRORS`), 1 for runtime failures (a
+    diverged training, anything unexpected: its traceback at debug level), else what
+    ``work`` returns (None: 0).
+    """
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, args.log_path)
+    logger = logging.getLogger(prog)
+    try:
+        code = work(args)
+    except BAD_INPUT_ERRORS as error:
+        logger.error("%s", error)
+        logger.debug("details", exc_info=True)
+        return EXIT_BAD_INPUT
+    except RuntimeError as error:
+        logger.error("%s", error)
+        logger.debug("details", exc_info=True)
+        return EXIT_FAILURE
+    except Exception as error:  # noqa: BLE001 - the one place that turns a failure into an exit code
+        logger.error("unexpected %s: %s (run with -v DEBUG for the traceback)", type(error).__name__, error)
+        logger.debug("traceback", exc_info=True)
+        return EXIT_FAILURE
+    return EXIT_OK if code is None else int(code)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, run_command
 
 logger = logging.getLogger("dfreeze")
 
@@ -28,15 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    from deeph_tf.artifacts.checkpoint import CheckpointError, freeze_checkpoint
+    return run_command("dfreeze", build_parser(), argv, _run)
 
-    try:
-        output = freeze_checkpoint(args.checkpoint, args.output, best=args.best)
-    except (CheckpointError, FileExistsError) as error:
-        print(f"dfreeze: {error}", file=sys.stderr)
-        return 1
+
+def _run(args: argparse.Namespace) -> int:
+    from deeph_tf.artifacts.loader import freeze_checkpoint
+
+    output = freeze_checkpoint(args.checkpoint, args.output, best=args.best)
     logger.info("wrote %s", output)
     return 0
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, run_command
 
 logger = logging.getLogger("dgraph")
 
@@ -30,22 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    from deeph_tf.config import ConfigError, load_input
-    from deeph_tf.data.shards import build_from_config
-    from deeph_tf.data.errors import DataFormatError
+    return run_command("dgraph", build_parser(), argv, _run)
 
-    try:
-        config = load_input(args.INPUT)
-    except (ConfigError, OSError) as error:
-        print(f"dgraph: {error}", file=sys.stderr)
-        return 2
-    try:
-        index = build_from_config(config, args.graph_dir, args.workers)
-    except (DataFormatError, ValueError, FileNotFoundError) as error:
-        print(f"dgraph: {error}", file=sys.stderr)
-        return 1
+
+def _run(args: argparse.Namespace) -> int:
+    from deeph_tf.config import load_input
+    from deeph_tf.data.shards import build_from_config
+
+    config = load_input(args.INPUT)
+    index = build_from_config(config, args.graph_dir, args.workers)
     for name, subset in index["subsets"].items():
         counts = subset["counts"]
         if counts["structures"]:

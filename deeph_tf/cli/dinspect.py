@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,20 +22,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    from deeph_tf.data.errors import DataFormatError
+    return run_command("dinspect", build_parser(), argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     from deeph_tf.data.inspect import summarize_dft, summarize_index
 
     path = Path(args.path)
-    try:
-        if (path / "index.json").is_file():
-            summary = summarize_index(path)
-        else:
-            summary = summarize_dft(path, args.data_dir_depth, per_structure=args.per_structure)
-    except (FileNotFoundError, ValueError, DataFormatError) as error:
-        print(f"dinspect: {error}", file=sys.stderr)
-        return 2
+    if (path / "index.json").is_file():
+        summary = summarize_index(path)
+    else:
+        summary = summarize_dft(path, args.data_dir_depth, per_structure=args.per_structure)
     print(summary.format())
     if summary.per_structure:
         print(f"\n{'structure':<20} {'atoms':>6} {'edges':>7} {'total':>9} {'masked':>9}")

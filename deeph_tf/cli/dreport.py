@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, run_command
 
 logger = logging.getLogger("dreport")
 
@@ -31,15 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    from deeph_tf.train.report import ReportError, report_from_folder
+    return run_command("dreport", build_parser(), argv, _run)
 
-    try:
-        output = report_from_folder(args.folder, output=args.output, partial=args.partial, plots=not args.no_plots)
-    except (ReportError, OSError) as error:
-        print(f"dreport: {error}", file=sys.stderr)
-        return 1
+
+def _run(args: argparse.Namespace) -> int:
+    from deeph_tf.train.report import report_from_folder
+
+    output = report_from_folder(args.folder, output=args.output, partial=args.partial, plots=not args.no_plots)
     print(output)
     return 0
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, run_command
 
 logger = logging.getLogger("dtest")
 
@@ -53,31 +52,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    from deeph_tf.data.errors import DataFormatError
+    return run_command("dtest", build_parser(), argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     from deeph_tf.infer.evaluate import evaluate, format_physics
     from deeph_tf.infer.selection import select_structures
-    from deeph_tf.infer.predict import Predictor
     from deeph_tf.artifacts.checkpoint import CheckpointError
+    from deeph_tf.infer.predict import Predictor
 
     try:
         predictor = Predictor.load(args.model)
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"dtest: cannot load the model {args.model}: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError) as error:
+        raise CheckpointError(f"cannot load the model {args.model}: {error}") from error
     depth = args.data_dir_depth
     if depth is None:
         depth = predictor.metadata.get("input", {}).get("training", {}).get("dataset", {}).get("data_dir_depth", 0)
     if predictor.is_energy_model:
         return _test_force_field(predictor, args, depth)
-    try:
-        structures = select_structures(args.system, depth, args.split, args.subset, args.numb_test)
-        report, errors = evaluate(predictor, structures, args.output_dir, args.detail_file,
-                                  physics=not args.no_physics, k_grid=args.k_grid)
-    except (DataFormatError, ValueError, FileNotFoundError) as error:
-        print(f"dtest: {error}", file=sys.stderr)
-        return 1
+    structures = select_structures(args.system, depth, args.split, args.subset, args.numb_test)
+    report, errors = evaluate(predictor, structures, args.output_dir, args.detail_file,
+                              physics=not args.no_physics, k_grid=args.k_grid)
     print(f"# dtest: model {predictor.source}, {report.n_structures} structure(s) predicted, {report.n_scored} scored")
     if len(errors):
         print(errors.format_table(title=predictor.target, per_structure=args.per_structure))
@@ -93,31 +88,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _test_force_field(predictor, args, depth) -> int:
     """dtest of an energy_force model (DeePMD's dp test output)."""
-    from deeph_tf.data.errors import DataFormatError
     from deeph_tf.data.ff_graphs import load_labeled_systems
     from deeph_tf.infer.force_field_eval import evaluate_frames, format_summary, write_details
     from deeph_tf.infer.selection import select_by_split
 
-    try:
-        frames = [item for system in load_labeled_systems(args.system, args.fmt, depth, require_labels=False)
-                  for item in system]
-        frames = select_by_split(frames, args.split, args.subset, args.numb_test, where=f"in {args.system}")
-        results, predicted = evaluate_frames(predictor, frames)
-        print(f"# dtest: model {predictor.source}, {len(frames)} structure(s) predicted, {len(results.names)} scored")
-        if results.names:
-            summary = results.summary()
-            print(format_summary(summary))
-            if args.detail_file:
-                for path in write_details(args.detail_file, results, summary):
-                    logger.info("wrote %s", path)
-        if args.output_dir:
-            from deeph_tf.data.labeled import write_deepmd_npy
+    frames = [item for system in load_labeled_systems(args.system, args.fmt, depth, require_labels=False)
+              for item in system]
+    frames = select_by_split(frames, args.split, args.subset, args.numb_test, where=f"in {args.system}")
+    results, predicted = evaluate_frames(predictor, frames)
+    print(f"# dtest: model {predictor.source}, {len(frames)} structure(s) predicted, {len(results.names)} scored")
+    if results.names:
+        summary = results.summary()
+        print(format_summary(summary))
+        if args.detail_file:
+            for path in write_details(args.detail_file, results, summary):
+                logger.info("wrote %s", path)
+    if args.output_dir:
+        from deeph_tf.data.labeled import write_deepmd_npy
 
-            written = write_deepmd_npy(predicted, args.output_dir, overwrite=True)
-            logger.info("predicted labels: %s", ", ".join(str(p) for p in written))
-    except (DataFormatError, ValueError, FileNotFoundError, OSError) as error:
-        print(f"dtest: {error}", file=sys.stderr)
-        return 1
+        written = write_deepmd_npy(predicted, args.output_dir, overwrite=True)
+        logger.info("predicted labels: %s", ", ".join(str(p) for p in written))
     return 0
 
 

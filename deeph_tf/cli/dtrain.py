@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Optional, Sequence
 
-import logging
-import sys
-
-from deeph_tf.cli._common import add_common_arguments, configure_logging
+from deeph_tf.cli._common import add_common_arguments, configure_logging, run_command
 
 logger = logging.getLogger("dtrain")
 
@@ -38,38 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_path)
-    # The input first: a typo is reported before TensorFlow/Horovod start.
-    from deeph_tf.config import ConfigError, load_input
+    return run_command("dtrain", build_parser(), argv, _run)
 
-    try:
-        config = load_input(args.INPUT)
-    except (ConfigError, OSError) as error:
-        print(f"dtrain: {error}", file=sys.stderr)
-        return 2
+
+def _run(args: argparse.Namespace) -> int:
+    # The input first: a typo is reported before TensorFlow/Horovod start.
+    from deeph_tf.config import load_input
+
+    config = load_input(args.INPUT)
     from deeph_tf.train.distributed import detect_workers
 
-    try:
-        workers = detect_workers(args.mpi_log)
-    except RuntimeError as error:
-        print(f"dtrain: {error}", file=sys.stderr)
-        return 1
+    workers = detect_workers(args.mpi_log)
     if workers.size > 1:
         configure_logging(args.log_level, args.log_path if workers.is_root else None, quiet=not workers.logs,
                           prefix=f"[rank {workers.rank}/{workers.size}] ")
-    from deeph_tf.data.errors import DataFormatError
-    from deeph_tf.artifacts.checkpoint import CheckpointError
-    from deeph_tf.train.trainer import TrainingDiverged, train
+    from deeph_tf.workflows.dtrain import run_dtrain
 
-    try:
-        result = train(config, restart=args.restart, init_model=args.init_model, init_frz_model=args.init_frz_model,
-                       output=args.output, workers=workers)
-    except TrainingDiverged:
-        return 1
-    except (CheckpointError, DataFormatError, ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"dtrain: {error}", file=sys.stderr)
-        return 1
+    result = run_dtrain(config, restart=args.restart, init_model=args.init_model, init_frz_model=args.init_frz_model,
+                        output=args.output, workers=workers)
     if workers.is_root:
         logger.info("latest checkpoint: %s; best: %s; learning curve: %s", result.latest_checkpoint,
                     result.best_checkpoint, result.lcurve)

@@ -36,7 +36,7 @@ def test_dgraph_reports_config_errors(tmp_path, capsys):
 def test_dgraph_reports_bad_data(water_dataset, tmp_path, capsys):
     (water_dataset / "w04" / "overlap.h5").write_bytes(b"not hdf5")
     (tmp_path / "input.json").write_text(json.dumps({"training": {"training_data": {"systems": str(water_dataset)}}}))
-    assert dgraph.main([str(tmp_path / "input.json"), "--graph-dir", str(tmp_path / "g")]) == 1
+    assert dgraph.main([str(tmp_path / "input.json"), "--graph-dir", str(tmp_path / "g")]) == 2  # bad input
     err = capsys.readouterr().err
     assert "w04" in err and "overlap.h5" in err
     assert not (tmp_path / "g" / "index.json").exists()

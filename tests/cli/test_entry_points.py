@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect"]
+COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect", "dreport"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

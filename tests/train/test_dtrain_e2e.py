@@ -111,7 +111,42 @@ def test_restart_continues_step_optimizer_and_lcurve(trained, tmp_path, monkeypa
     ckpt = read_checkpoint(resolve_checkpoint("model.ckpt"))
     assert ckpt.step == 10
     iterations = [v for v in ckpt.optimizer_variables if v.shape == ()]
-    assert int(iterations[0]) == 10  # the optimizer's step counter continued (Adam moments too)
+    assert int(iterations[0]) == 10  # the optimizer's step counter continued (the moments: next test)
+
+
+def test_restart_continues_bit_for_bit(tmp_path, monkeypatch):
+    """10 straight steps == 6 steps + restart (-r) + 4 steps: weights and every optimizer variable
+    (Adam's moments, step counter) bit for bit. One training structure makes every batch the same
+    (a restart reshuffles with another seed) and a constant learning rate makes the schedule's
+    length irrelevant, so only what the checkpoint carries can make the runs differ."""
+    from deeph_tf.artifacts.checkpoint import read_checkpoint
+
+    whole_set = {"training_data": {"systems": str(FIXTURE), "batch_size": 1},
+                 "dataset": {"split": {"train": 1, "validate": 1, "test": 6, "seed": 1}, "num_buckets": 1,
+                             "graph_dir": str(tmp_path / "graphs")}, "report": False, "plots": False}
+    constant_lr = {"type": "exp", "start_lr": 3e-3, "stop_lr": 3e-3, "decay_steps": 2}
+
+    def run(name: str, numb_steps: int, *flags: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        monkeypatch.chdir(folder)
+        path = write_input(folder, numb_steps=numb_steps, **whole_set)
+        config = json.loads(path.read_text())
+        config["learning_rate"] = constant_lr
+        path.write_text(json.dumps(config))
+        assert dtrain("input.json", *flags) == 0
+        return folder / "model.ckpt-10.h5"
+
+    straight = read_checkpoint(run("straight", 10))
+    run("restarted", 6)
+    restarted = read_checkpoint(run("restarted", 10, "-r", "model.ckpt"))
+    assert straight.step == restarted.step == 10
+    for what in ("model_weights", "optimizer_variables"):
+        ours, theirs = getattr(straight, what), getattr(restarted, what)
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a, b, err_msg=what)
+    assert any(np.any(v != 0) for v in restarted.optimizer_variables if v.ndim > 0)  # moments, not zeros
 
 
 def test_restart_after_a_killed_run_drops_rows_beyond_the_checkpoint(trained, tmp_path, monkeypatch):
@@ -232,7 +267,7 @@ def test_nan_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
 def test_bad_flags_and_inputs_name_the_problem(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_input(tmp_path)
-    assert dtrain("input.json", "-r", "missing.ckpt") == 1
+    assert dtrain("input.json", "-r", "missing.ckpt") == 2  # a checkpoint the user named: bad input
     assert "missing.ckpt" in capsys.readouterr().err
     config = json.loads(Path("input.json").read_text())
     config["learning_rate"]["strat_lr"] = 1e-3

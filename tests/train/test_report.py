@@ -398,13 +398,13 @@ def test_dreport_cli(run_folder, tmp_path_factory):
 
     empty = tmp_path_factory.mktemp("empty")
     result = run_dreport(empty)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (deeph_tf.cli exit codes)
     assert "no training_record.json" in result.stderr
     assert "dtrain writes it at the end of a run" in result.stderr and "--partial" in result.stderr
     assert not (empty / REPORT_NAME).exists()
 
     result = run_dreport(empty, "--partial")
-    assert result.returncode == 1 and "no checkpoint found" in result.stderr
+    assert result.returncode == 2 and "no checkpoint found" in result.stderr
 
 
 def test_dreport_partial_from_checkpoint(tmp_path):
