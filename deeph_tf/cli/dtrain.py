@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dtrain",
         description="Train an E(3)-equivariant model of DFT Hamiltonians from an input JSON.",
     )
-    parser.add_argument("INPUT", help="training input (JSON), validated against schemas/input.schema.json")
+    parser.add_argument("INPUT", help="training input (JSON), validated against deeph_tf/schemas/input.schema.json")
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
         "-r", "--restart", metavar="CKPT", help="continue from a checkpoint: step, optimizer and schedule"

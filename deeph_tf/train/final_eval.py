@@ -37,23 +37,23 @@ def evaluate_subset(model, graph_set, subset: str, batch_size, target: str, seed
     dataset, _ = graph_set.dataset(subset, batch_size, shuffle=False, repeat=False, prefetch=True)
     predict = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
     structures = 0
-    if target == "energy_force":
+    if target == keys.ENERGY_FORCE:
         e_ref, e_pred, f_ref, f_pred, v_ref, v_pred = [], [], [], [], [], []
         for batch in dataset:
             out = predict(model_inputs(batch))
-            valid = batch["graph_valid"].numpy()
-            node_valid = batch["node_valid"].numpy()
-            node_graph = batch["node_graph"].numpy()
+            valid = batch[keys.GRAPH_VALID].numpy()
+            node_valid = batch[keys.NODE_VALID].numpy()
+            node_graph = batch[keys.NODE_GRAPH].numpy()
             natoms = np.bincount(node_graph[node_valid], minlength=len(valid))[: len(valid)].astype(np.float64)
             natoms = np.maximum(natoms, 1.0)
             e_ref.append((batch[keys.ENERGY].numpy() / natoms)[valid])
-            e_pred.append((out["energy"].numpy() / natoms)[valid])
+            e_pred.append((out[keys.ENERGY].numpy() / natoms)[valid])
             f_ref.append(batch[keys.FORCES].numpy()[node_valid].reshape(-1))
-            f_pred.append(out["forces"].numpy()[node_valid].reshape(-1))
-            if "virial" in out:
+            f_pred.append(out[keys.FORCES].numpy()[node_valid].reshape(-1))
+            if keys.VIRIAL in out:
                 has_v = valid & batch[keys.VIRIAL_VALID].numpy()
                 v_ref.append((batch[keys.VIRIAL].numpy() / natoms[:, None, None])[has_v].reshape(-1))
-                v_pred.append((out["virial"].numpy() / natoms[:, None, None])[has_v].reshape(-1))
+                v_pred.append((out[keys.VIRIAL].numpy() / natoms[:, None, None])[has_v].reshape(-1))
             structures += int(valid.sum())
         parity = {
             "energy_per_atom_reference": np.concatenate(e_ref), "energy_per_atom_predicted": np.concatenate(e_pred),
@@ -76,7 +76,7 @@ def evaluate_subset(model, graph_set, subset: str, batch_size, target: str, seed
     rng = np.random.default_rng(seed)
     abs_sum = sq_sum = gauge_sum = count = 0.0
     references, predictions = [], []
-    gauge = target == "hamiltonian"
+    gauge = target == keys.HAMILTONIAN
     for batch in dataset:
         inputs = model_inputs(batch)
         out = predict(inputs)
@@ -85,13 +85,13 @@ def evaluate_subset(model, graph_set, subset: str, batch_size, target: str, seed
         abs_sum += float(np.abs(diff[counted]).sum())
         sq_sum += float((diff[counted] ** 2).sum())
         count += float(counted.sum())
-        if gauge and "edge_overlap" in inputs:
+        if gauge and keys.edge_key(keys.OVERLAP) in inputs:
             gauge_diff, _, _ = masked_entries(out, inputs, target, gauge=True)
             gauge_sum += float(np.abs(gauge_diff.numpy()[counted]).sum())
         references.append(reference[counted])
         predictions.append(reference[counted] + diff[counted])
-        structures += int(batch["graph_valid"].numpy().sum())
-    unit = "eV" if target == "hamiltonian" else "1"
+        structures += int(batch[keys.GRAPH_VALID].numpy().sum())
+    unit = "eV" if target == keys.HAMILTONIAN else "1"
     metrics = {"mae": abs_sum / max(count, 1.0), "rmse": math.sqrt(sq_sum / max(count, 1.0))}
     if gauge:
         metrics["mae_gauge"] = gauge_sum / max(count, 1.0)

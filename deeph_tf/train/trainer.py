@@ -1,6 +1,6 @@
 """The ``dtrain`` loop: graphs -> model -> XLA-compiled steps -> lcurve.out and checkpoints.
 
-DeePMD semantics (CONVENTIONS.md section 2):
+DeePMD semantics (docs/conventions.md, section "4. DeePMD file conventions"):
 
 - ``numb_steps`` is the absolute target; step t = number of updates done.
 - At t = 0 and every ``disp_freq`` steps a row goes to ``lcurve.out``: the loss and MAE of
