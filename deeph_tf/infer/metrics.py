@@ -2,6 +2,10 @@
 
 Everything is NumPy; energies enter in eV (the block files' unit) and are reported in meV.
 
+At about 440 lines this module is longer than most: it keeps in one place the chain that every
+block metric walks (pair alignment -> DeepH mask -> per-structure sums -> per element pair /
+shell pair / dataset tables), so that dtest, the report and distillation count the same entries.
+
 Counted entries (the DeepH mask, docs/conventions.md, section "1. Data format")
     Blocks are stored in each atom's own orbitals, so every entry of a real block belongs
     to an orbital pair the element pair really has. An entry counts if its block is
