@@ -1,8 +1,10 @@
 """``dtest -m MODEL -s INPUTS_DIR [-n N] [-d PREFIX] [-o OUTPUT_DIR]``: errors and predictions.
 
-A Hamiltonian-type model is scored on DeepH structure folders (block errors, eigenvalues); a
-force field (target ``energy_force``) on any labelled system (DeepH folders with force.h5 or
-dpdata formats, ``--fmt``), with DeePMD-kit's printout and detail files.
+A Hamiltonian-type model is scored on DeepH structure folders: block errors and eigenvalues
+(orbital energies of molecules; bands of crystals along their ``K_PATH`` (or ``--k-path``) and
+on a k-grid (``--k-grid``), within ``--band-window`` eV of E_F, with the Fermi level from the
+electron count). A force field (target ``energy_force``) on any labelled system (DeepH folders
+with force.h5 or dpdata formats, ``--fmt``), with DeePMD-kit's printout and detail files.
 """
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from typing import Optional, Sequence
 from deeph_tf.cli._common import add_common_arguments, run_command
 
 logger = logging.getLogger("dtest")
+#: deeph_tf.infer.electronic.DEFAULT_BAND_WINDOW_EV, not imported: parsing stays light (tested equal).
+DEFAULT_BAND_WINDOW_EV = 2.0
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dtest",
         description="Evaluate a frozen model or checkpoint on DeepH-format structures (inputs/dft/...): "
         "block MAE (raw and gauge-corrected; per structure, element pair and shell pair), orbital-energy "
-        "or band errors, and predicted <target>_pred.h5 files. A force field (energy_force) is tested on "
+        "errors of molecules, band errors of crystals (along K_PATH and on a k-grid: MAE raw and with the mean "
+        "shift removed, gap error, predicted vs DFT Fermi level from the occupation), and predicted "
+        "<target>_pred.h5 files. A force field (energy_force) is tested on "
         "any labelled system (force.h5 or dpdata formats): energy, force and virial MAE/RMSE as dp test.",
     )
     parser.add_argument("-m", "--model", required=True, help="frozen model folder (dfreeze) or checkpoint")
@@ -44,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir-depth", type=int, default=None,
                         help="levels below dft/ (default: the model's training.dataset.data_dir_depth)")
     parser.add_argument("--k-grid", type=int, nargs=3, metavar=("K1", "K2", "K3"),
-                        help="k-grid for band errors of crystals without a K_PATH file")
+                        help="Gamma-centred k-grid of every crystal's band errors and Fermi level (default: 4 "
+                        "along each periodic direction, 1 along vacuum)")
+    parser.add_argument("--k-path", metavar="FILE",
+                        help="K_PATH file (DeepH-dock format) for every crystal's band errors and plot, besides the "
+                        "grid (default: each structure folder's own K_PATH, if any)")
+    parser.add_argument("--band-window", type=_positive_float, default=DEFAULT_BAND_WINDOW_EV, metavar="EV",
+                        help="compare bands whose DFT energy is within +-EV eV of the Fermi energy of info.json "
+                        "(default: %(default)s)")
     parser.add_argument("--per-structure", action="store_true", help="print a row per structure")
     parser.add_argument("--no-physics", action="store_true", help="skip the eigenvalue errors")
     add_common_arguments(parser)
@@ -61,6 +81,10 @@ def _run(args: argparse.Namespace) -> int:
     from deeph_tf.artifacts.checkpoint import CheckpointError
     from deeph_tf.infer.predict import Predictor
 
+    if args.k_path:
+        from deeph_tf.infer.electronic import read_k_path
+
+        read_k_path(args.k_path)  # a missing or malformed file is bad input, before the model loads
     try:
         predictor = Predictor.load(args.model)
     except (ValueError, OSError) as error:
@@ -72,7 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         return _test_force_field(predictor, args, depth)
     structures = select_structures(args.system, depth, args.split, args.subset, args.numb_test)
     report, errors = evaluate(predictor, structures, args.output_dir, args.detail_file,
-                              physics=not args.no_physics, k_grid=args.k_grid)
+                              physics=not args.no_physics, k_grid=args.k_grid, k_path=args.k_path,
+                              band_window_eV=args.band_window)
     print(f"# dtest: model {predictor.source}, {report.n_structures} structure(s) predicted, {report.n_scored} scored")
     if len(errors):
         print(errors.format_table(title=predictor.target, per_structure=args.per_structure))

@@ -3,10 +3,13 @@
 For every structure: the blocks are predicted; where the reference target exists
 (hamiltonian.h5 for a Hamiltonian model) the block errors are scored (raw and
 gauge-corrected, per element pair and shell pair: :mod:`deeph_tf.infer.metrics`) and, for
-Hamiltonians, the physics: orbital energies of molecules or bands of crystals
-(:mod:`deeph_tf.infer.electronic`). Structures without the reference are predicted only.
-Predictions (``-o``) are written in the pair order of the structure's own block file
-(:func:`in_pair_order`), as DeepH-dock's ``dock analyze error`` requires.
+Hamiltonians, the physics (:mod:`deeph_tf.infer.electronic`): orbital energies of molecules;
+for crystals the bands of the predicted and the DFT H (both on the structure's overlap.h5)
+along the folder's ``K_PATH`` (or a given k-path file) and on a Gamma-centred k-grid, each
+with raw and shift-removed MAE within +-window of E_F (info.json), max error, gap error, and
+on the grid the Fermi levels from the electron count (predicted vs DFT). Structures without
+the reference are predicted only. Predictions (``-o``) are written in the pair order of the
+structure's own block file (:func:`in_pair_order`), as DeepH-dock's ``dock analyze error`` requires.
 """
 from __future__ import annotations
 
@@ -45,6 +48,10 @@ class EvaluationReport:
     plots: List[str] = field(default_factory=list)
 
     def physics_summary(self) -> Dict[str, Any]:
+        """Means over structures (meV). Molecules: ``orbital_energy_mae_meV``, ``gap_mae_meV``
+        (HOMO-LUMO). Crystals: ``band_mae_meV`` / ``band_mae_shifted_meV`` (K_PATH where a
+        structure has one, else the grid), ``band_grid_mae_meV``, ``band_gap_mae_meV`` (|error|,
+        same k as band_mae_meV), ``fermi_mae_meV`` (|E_F(pred) - E_F(DFT)|, both from occupation)."""
         out: Dict[str, Any] = {}
         if self.molecules:
             out["orbital_energy_mae_meV"] = float(np.mean([m["mae_meV"] for m in self.molecules]))
@@ -52,7 +59,16 @@ class EvaluationReport:
             if gaps:
                 out["gap_mae_meV"] = float(np.mean(gaps))
         if self.crystals:
-            out["band_mae_meV"] = float(np.mean([c["mae_meV"] for c in self.crystals if c.get("mae_meV") is not None]))
+            main = [c["k_path"] or c["k_grid"] for c in self.crystals]
+            values = {"band_mae_meV": [m["mae_meV"] for m in main],
+                      "band_mae_shifted_meV": [m["mae_shifted_meV"] for m in main],
+                      "band_grid_mae_meV": [c["k_grid"]["mae_meV"] for c in self.crystals],
+                      "band_gap_mae_meV": [m["gap_error_meV"] for m in main],
+                      "fermi_mae_meV": [c["fermi_error_meV"] for c in self.crystals]}
+            for key, column in values.items():
+                known = [abs(v) for v in column if v is not None]
+                if known:
+                    out[key] = float(np.mean(known))
         return out
 
     def to_dict(self) -> Dict[str, Any]:
@@ -69,10 +85,21 @@ def evaluate(
     physics: bool = True,
     k_grid: Optional[Sequence[int]] = None,
     progress: bool = True,
+    k_path: Optional[PathLike] = None,
+    band_window_eV: Optional[float] = None,
 ) -> Tuple[EvaluationReport, Any]:
-    """Predict and score ``structures``; returns (report, :class:`DatasetErrors`)."""
+    """Predict and score ``structures``; returns (report, :class:`DatasetErrors`).
+
+    Crystals (:func:`~deeph_tf.infer.electronic.crystal_bands`): bands along ``k_path`` (a
+    ``K_PATH`` file for every crystal; default each folder's own ``K_PATH``, if any) and on the
+    Gamma-centred ``k_grid`` (3 ints; default per structure :func:`default_k_grid`), compared
+    within +-``band_window_eV`` (default 2 eV) of the Fermi energy.
+    """
     from deeph_tf.data.structure import load_structure, write_structure_folder
-    from deeph_tf.infer.electronic import BandErrors, physics_errors, plot_bands
+    from deeph_tf.infer.electronic import (DEFAULT_BAND_WINDOW_EV, crystal_bands, is_molecule,
+                                           molecular_orbital_errors, plot_bands)
+
+    window = DEFAULT_BAND_WINDOW_EV if band_window_eV is None else float(band_window_eV)
 
     target = predictor.target
     report, errors = EvaluationReport(), DatasetErrors()
@@ -107,20 +134,22 @@ def evaluate(
             detail_rows.extend(f"{sid} {r: .8e} {p: .8e}" for r, p in zip(ref_values, pred_values))
         if physics and target == keys.HAMILTONIAN:
             try:
-                result = physics_errors(predicted, reference, overlap, structure, name=sid,
-                                        **({"k_grid": tuple(k_grid)} if k_grid else {}))
+                if is_molecule(reference):
+                    report.molecules.append(molecular_orbital_errors(predicted, reference, overlap, structure,
+                                                                     name=sid).to_dict())
+                    continue
+                bands = crystal_bands(predicted, reference, overlap, structure, k_path=k_path,
+                                      k_grid=tuple(k_grid) if k_grid else None, window_eV=window, name=sid)
             except ValueError as error:  # e.g. no occupation and no Fermi energy
                 report.physics_skipped[sid] = str(error)
                 logger.warning("structure %s: no eigenvalue errors (%s)", sid, error)
                 continue
-            if isinstance(result, BandErrors):
-                report.crystals.append(result.to_dict())
-                if bands_dir is not None:
-                    png = bands_dir / f"{sid.replace('/', '_')}.png"
-                    png.parent.mkdir(parents=True, exist_ok=True)
-                    report.plots.append(str(plot_bands(result, png, title=sid)))
-            else:
-                report.molecules.append(result.to_dict())
+            report.crystals.append(bands.to_dict())
+            if bands_dir is not None:  # the K_PATH where there is one, else the grid against k index
+                png = bands_dir / f"{sid.replace('/', '_')}.png"
+                png.parent.mkdir(parents=True, exist_ok=True)
+                written = plot_bands(bands.main, png, title=sid, fermi_pred_eV=bands.grid.fermi_pred_eV)
+                report.plots.append(str(written))
     if len(errors):
         report.blocks = errors.to_dict()
         if parity_png is not None:
@@ -174,18 +203,50 @@ def _write_details(prefix: str, target: str, rows: List[str], report: Evaluation
     atomic_write_text(f"{prefix}.summary.json", json_text(report.to_dict()))
 
 
+def _meV(value: Optional[float], signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    value = round(value, 3) + 0.0  # no "-0.000"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _band_line(r: Dict[str, Any]) -> str:
+    """One k-set of a crystal: raw / shift-removed / max error, gap error, entries (meV)."""
+    source = r["k_source"]
+    if source.startswith("K_PATH "):  # "K_PATH <file>": the file's name only where it is not K_PATH
+        name = Path(source[len("K_PATH "):]).name
+        source = "K_PATH" if name == "K_PATH" else f"K_PATH {name}"
+    return (f"  {source} ({r['n_k']} k): MAE {_meV(r['mae_meV'])} meV raw, {_meV(r['mae_shifted_meV'])} meV "
+            f"mean shift removed, max {_meV(r['max_abs_meV'])} meV, gap error {_meV(r['gap_error_meV'], True)} meV, "
+            f"{r['n_compared']} (k, band) entries")
+
+
 def format_physics(report: EvaluationReport) -> str:
-    """The eigenvalue part of dtest's printout (meV)."""
+    """The eigenvalue part of dtest's printout (meV): molecules; per crystal a line for the K_PATH
+    (if any) and one for the grid (with the Fermi levels); the mean over several crystals."""
     lines = []
+    summary = report.physics_summary()
     if report.molecules:
-        summary = report.physics_summary()
         lines.append(f"orbital energies of {len(report.molecules)} molecule(s) (occupied + LUMO, raw):")
         lines.append(f"  MAE {summary['orbital_energy_mae_meV']:.3f} meV"
                      + (f", HOMO-LUMO gap MAE {summary['gap_mae_meV']:.3f} meV" if "gap_mae_meV" in summary else ""))
-    for crystal in report.crystals:
-        gap = f", gap error {crystal['gap_error_meV']:.1f} meV" if crystal.get("gap_error_meV") is not None else ""
-        lines.append(f"bands of {crystal['name']} ({crystal['k_source']}, +-{crystal['window_eV']:g} eV around E_F): "
-                     f"MAE {crystal['mae_meV']:.3f} meV, after removing the mean shift {crystal['mae_shifted_meV']:.3f} meV{gap}")
+    for c in report.crystals:
+        occupied = f", {c['n_occupied']} occupied bands" if c.get("n_occupied") is not None else ""
+        lines.append(f"bands of {c['name']} (+-{c['window_eV']:g} eV around E_F {c['fermi_energy_eV']:.4f} eV "
+                     f"from {c['fermi_source']}{occupied}):")
+        if c["k_path"] is not None:
+            lines.append(_band_line(c["k_path"]))
+        fermi = ""
+        if c.get("fermi_pred_eV") is not None:
+            fermi = (f"; E_F from occupation: predicted {c['fermi_pred_eV']:.4f} eV, DFT "
+                     f"{c['fermi_ref_occupation_eV']:.4f} eV, error {_meV(c['fermi_error_meV'], True)} meV")
+        lines.append(_band_line(c["k_grid"]) + fermi)
+    if len(report.crystals) > 1:
+        lines.append(f"bands, mean over {len(report.crystals)} crystals: MAE {_meV(summary.get('band_mae_meV'))} meV "
+                     f"raw, {_meV(summary.get('band_mae_shifted_meV'))} meV mean shift removed (K_PATH, else grid); "
+                     f"grid MAE {_meV(summary.get('band_grid_mae_meV'))} meV; |gap error| "
+                     f"{_meV(summary.get('band_gap_mae_meV'))} meV; |E_F error| "
+                     f"{_meV(summary.get('fermi_mae_meV'))} meV")
     if report.physics_skipped:
         lines.append(f"no eigenvalue errors for {len(report.physics_skipped)} structure(s) (see the log)")
     return "\n".join(lines)

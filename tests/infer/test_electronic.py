@@ -1,5 +1,6 @@
-"""deeph_tf.infer.electronic: orbital energies, HOMO-LUMO gaps, Bloch sums, bands and band plots."""
+"""deeph_tf.infer.electronic: orbital energies, HOMO-LUMO gaps, Bloch sums, bands, Fermi levels and band plots."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -8,10 +9,10 @@ import scipy.linalg
 from conftest import REPO_ROOT, WATER, requires_shared, shared_path
 from deeph_tf.data.block_h5 import BlockSet, blocks_to_dense
 from deeph_tf.data.structure import load_structure
-from deeph_tf.infer.electronic import (BandErrors, BlochSum, KPathSegment, MolecularOrbitalErrors,
-                                       band_structure, default_k_grid, is_molecule, k_grid_points, k_path_points,
-                                       molecular_orbital_errors, occupied_count, orbital_energies,
-                                       physics_errors, plot_bands, read_k_path)
+from deeph_tf.infer.electronic import (BandErrors, BlochSum, CrystalBands, KPathSegment, MolecularOrbitalErrors,
+                                       band_structure, crystal_bands, default_k_grid, fermi_level_from_occupation,
+                                       is_molecule, k_grid_points, k_path_points, molecular_orbital_errors,
+                                       occupied_count, orbital_energies, physics_errors, plot_bands, read_k_path)
 
 MOLECULES = REPO_ROOT / "tests" / "fixtures" / "mixed_molecules" / "dft"
 
@@ -72,6 +73,28 @@ def test_molecules13_without_occupation_or_fermi_is_refused():
     assert is_molecule(h)
     with pytest.raises(ValueError, match="occupation"):
         physics_errors(h, h, ov, s)
+
+
+# ---- Fermi level from the electron count -----------------------------------------------------
+def test_fermi_level_from_occupation_insulator_metal_and_refusals():
+    insulator = np.array([[-2.0, -1.0, 1.0, 2.0], [-1.5, -0.5, 0.5, 1.5]])  # [n_k = 2, n_bands = 4]
+    assert fermi_level_from_occupation(insulator, 2) == pytest.approx(0.0)  # mid-gap: VBM -0.5, CBM 0.5
+    assert fermi_level_from_occupation(insulator, 1) == pytest.approx(-1.25)  # band 0 max -1.5, band 1 min -1
+    assert fermi_level_from_occupation(insulator + 0.37, 2) == pytest.approx(0.37)
+    # a metal: band 0 (max 0.3) overlaps band 1 (min 0.1); 4 states of 8 filled, 1, 1, 2, 0 per k
+    metal = np.array([[-1.0, 0.5], [0.2, 1.5], [-0.8, 0.1], [0.3, 2.0]])
+    fermi = fermi_level_from_occupation(metal, 1)
+    assert fermi == pytest.approx(0.25)  # between the 4th (0.2) and 5th (0.3) energy
+    assert list((metal < fermi).sum(axis=1)) == [1, 1, 2, 0]
+    # two crossing cosine bands, half filled: E_F at the crossing, 0, inside both bands
+    k = np.arange(8) / 8
+    cosine = np.stack([-2 * np.cos(2 * np.pi * k), 2 * np.cos(2 * np.pi * k)], axis=1)
+    assert fermi_level_from_occupation(cosine, 1) == pytest.approx(0.0, abs=1e-12)
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="occupied bands of 4"):
+            fermi_level_from_occupation(insulator, bad)
+    with pytest.raises(ValueError, match=r"\[n_k, n_bands\]"):
+        fermi_level_from_occupation(insulator.ravel(), 1)
 
 
 # ---- k-points -----------------------------------------------------------------------------
@@ -152,3 +175,54 @@ def test_si_grid_fermi_only():
     assert r.k_source == "grid 2x2x2" and r.energies_ref_eV.shape == (8, 26)
     assert r.n_occupied == 4  # 8 valence electrons, counted below the DFT Fermi energy at every k
     assert r.mae_meV == 0.0 and r.gap_error_meV == 0.0 and r.gap_ref_eV > 0.0
+
+
+@requires_shared
+def test_mote2_path_and_grid_of_h_plus_1meV_s():
+    """H + 1e-3 eV * S shifts every band by exactly 1 meV: raw MAE 1, shifted 0, gap 0, E_F error 1 meV."""
+    folder = shared_path("periodic", "MoTe2")
+    s, h, ov = _load(folder)
+    r = crystal_bands(_plus_mu_s(h, ov, 1e-3), h, ov, s)
+    assert isinstance(r, CrystalBands) and r.main is r.path
+    assert r.path.k_source == f"K_PATH {folder / 'K_PATH'}" and r.path.energies_ref_eV.shape == (140, 57)
+    assert r.grid.k_source == "grid 4x4x1" and r.grid.energies_ref_eV.shape == (16, 57)
+    for part in (r.path, r.grid):
+        assert part.n_compared == int(np.sum(np.abs(part.energies_ref_eV - s.fermi_energy_eV) <= 2.0)) > 0
+        assert part.mae_meV == pytest.approx(1.0, rel=1e-6) and part.max_abs_meV == pytest.approx(1.0, rel=1e-6)
+        assert part.mae_shifted_meV < 1e-6 and abs(part.gap_error_meV) < 1e-6
+    assert r.path.gap_ref_eV < r.grid.gap_ref_eV  # K (the direct gap) is on the path, not on the 4x4 grid
+    g = r.grid
+    assert r.path.fermi_pred_eV is None and r.path.fermi_error_meV is None  # a path gives no Fermi level
+    vbm, cbm = g.energies_ref_eV[:, 22].max(), g.energies_ref_eV[:, 23].min()  # 23 occupied bands
+    assert g.fermi_ref_occupation_eV == pytest.approx(0.5 * (vbm + cbm), abs=1e-12)  # insulator: mid-gap
+    assert abs(g.fermi_ref_occupation_eV - s.fermi_energy_eV) > 1e-3  # not info.json's value
+    assert g.fermi_error_meV == pytest.approx(1.0, rel=1e-6)
+    assert g.fermi_pred_eV == pytest.approx(g.fermi_ref_occupation_eV + 1e-3, abs=1e-9)
+    # the window centre is info.json's, the Fermi levels are not: moving it changes only the window
+    moved = dataclasses.replace(s, info=dict(s.info, fermi_energy_eV=s.fermi_energy_eV + 0.5))
+    m = crystal_bands(_plus_mu_s(h, ov, 1e-3), h, ov, moved, window_eV=0.5).grid
+    assert m.fermi_pred_eV == pytest.approx(g.fermi_pred_eV, abs=1e-12) and m.window_eV == 0.5
+    assert m.n_compared == int(np.sum(np.abs(m.energies_ref_eV - s.fermi_energy_eV - 0.5) <= 0.5))
+    assert 0 < m.n_compared < g.n_compared
+    d = r.to_dict()
+    assert d["kind"] == "bands" and d["k_grid"]["n_k"] == 16 and d["k_path"]["n_k"] == 140
+    assert d["fermi_error_meV"] == pytest.approx(1.0, rel=1e-6) and d["fermi_energy_eV"] == s.fermi_energy_eV
+    assert "energies_ref_eV" not in d["k_grid"] and json.loads(json.dumps(d)) == d
+    # a given path replaces the folder's K_PATH; a given grid the default one
+    coarse = [dataclasses.replace(seg, n_points=3) for seg in read_k_path(folder / "K_PATH")]
+    other = crystal_bands(None, h, ov, s, k_path=coarse, k_grid=(2, 2, 1))
+    assert other.path.k_source == "k-path" and len(other.path.k_frac) == 9 and other.grid.k_source == "grid 2x2x1"
+    assert other.path.mae_meV is None and other.grid.fermi_pred_eV is None
+    assert other.grid.fermi_ref_occupation_eV is not None
+
+
+@requires_shared
+def test_si_without_k_path_gets_the_grid_and_a_fermi_level_from_the_count():
+    s, h, ov = _load(shared_path("periodic", "Si"))
+    r = crystal_bands(_plus_mu_s(h, ov, 1e-3), h, ov, s)
+    assert r.path is None and r.main is r.grid and r.grid.k_source == "grid 4x4x4"
+    g = r.grid
+    assert g.n_occupied == 4 and g.mae_meV == pytest.approx(1.0, rel=1e-6) and g.mae_shifted_meV < 1e-6
+    assert abs(g.gap_error_meV) < 1e-6 and g.fermi_error_meV == pytest.approx(1.0, rel=1e-6)
+    assert g.energies_ref_eV[:, 3].max() < g.fermi_ref_occupation_eV < g.energies_ref_eV[:, 4].min()
+    assert r.to_dict()["k_path"] is None

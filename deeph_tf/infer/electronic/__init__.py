@@ -7,28 +7,31 @@ NumPy/SciPy only (matplotlib for the band plots); energies in eV in, errors in m
 :mod:`~deeph_tf.infer.electronic.kpoints`
     ``K_PATH`` files, k-paths and uniform k-grids.
 :mod:`~deeph_tf.infer.electronic.occupation`
-    The number of occupied orbitals (info.json ``occupation`` or the Fermi energy).
+    The number of occupied orbitals (info.json ``occupation`` or the Fermi energy) and the
+    Fermi level it gives on a k-grid.
 :mod:`~deeph_tf.infer.electronic.molecules`
     Orbital energies, HOMO, LUMO and gap errors of molecules.
 :mod:`~deeph_tf.infer.electronic.bands`
-    Bands of crystals near the Fermi energy and :func:`physics_errors` (molecule or crystal).
+    Bands of crystals near the Fermi energy (k-path and k-grid: :func:`crystal_bands`) and
+    :func:`physics_errors` (molecule or crystal).
 :mod:`~deeph_tf.infer.electronic.band_plot`
     Band plots.
 """
 from deeph_tf.infer.electronic.band_plot import plot_bands
-from deeph_tf.infer.electronic.bands import DEFAULT_BAND_WINDOW_EV, BandErrors, band_structure, physics_errors
+from deeph_tf.infer.electronic.bands import (DEFAULT_BAND_WINDOW_EV, BandErrors, CrystalBands, band_structure,
+                                             crystal_bands, physics_errors)
 from deeph_tf.infer.electronic.bloch import (BlochSum, band_energies, bloch_operators, generalized_eigenvalues,
                                              is_molecule, spinful_overlap)
 from deeph_tf.infer.electronic.kpoints import (DEFAULT_K_PER_DIRECTION, K_PATH_FILENAME, KPathPoints, KPathSegment,
                                                default_k_grid, k_grid_points, k_path_points, read_k_path,
                                                reciprocal_lattice)
 from deeph_tf.infer.electronic.molecules import MolecularOrbitalErrors, molecular_orbital_errors, orbital_energies
-from deeph_tf.infer.electronic.occupation import occupied_count
+from deeph_tf.infer.electronic.occupation import fermi_level_from_occupation, occupied_count
 
 __all__ = [
-    "BandErrors", "BlochSum", "DEFAULT_BAND_WINDOW_EV", "DEFAULT_K_PER_DIRECTION", "K_PATH_FILENAME", "KPathPoints",
-    "KPathSegment", "MolecularOrbitalErrors", "band_energies", "band_structure", "bloch_operators",
-    "default_k_grid", "generalized_eigenvalues", "is_molecule", "k_grid_points", "k_path_points",
-    "molecular_orbital_errors", "occupied_count", "orbital_energies", "physics_errors", "plot_bands",
-    "read_k_path", "reciprocal_lattice", "spinful_overlap",
+    "BandErrors", "BlochSum", "CrystalBands", "DEFAULT_BAND_WINDOW_EV", "DEFAULT_K_PER_DIRECTION", "K_PATH_FILENAME",
+    "KPathPoints", "KPathSegment", "MolecularOrbitalErrors", "band_energies", "band_structure", "bloch_operators",
+    "crystal_bands", "default_k_grid", "fermi_level_from_occupation", "generalized_eigenvalues", "is_molecule",
+    "k_grid_points", "k_path_points", "molecular_orbital_errors", "occupied_count", "orbital_energies",
+    "physics_errors", "plot_bands", "read_k_path", "reciprocal_lattice", "spinful_overlap",
 ]

@@ -1,4 +1,5 @@
-"""Band plots: DFT against predicted bands along a k-path (or against the k index of a grid)."""
+"""Band plots: DFT against predicted bands along a k-path (or against the k index of a grid),
+with the window's Fermi energy and the predicted Fermi level."""
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,8 @@ def _pretty_label(label: str) -> str:
 
 
 def plot_bands(path_result: BandErrors, png_path: PathLike, energy_range_eV: Optional[Tuple[float, float]] = None,
-               title: Optional[str] = None) -> Path:
-    """Write a band plot (PNG, atomically): DFT solid, prediction dashed, high-symmetry ticks, Fermi level.
+               title: Optional[str] = None, fermi_pred_eV: Optional[float] = None) -> Path:
+    """Write a band plot (PNG, atomically): DFT solid, prediction dashed, high-symmetry ticks, Fermi levels.
 
     Args:
         path_result: from :func:`~deeph_tf.infer.electronic.bands.band_structure` (a k-path; a
@@ -32,6 +33,8 @@ def plot_bands(path_result: BandErrors, png_path: PathLike, energy_range_eV: Opt
         png_path: output file (PNG).
         energy_range_eV: y-limits (eV); default Fermi energy -4 / +4 eV (at least the window).
         title: default the structure's name.
+        fermi_pred_eV: predicted Fermi level (eV, drawn dashed; e.g. from the k-grid's
+            :class:`BandErrors`); default ``path_result.fermi_pred_eV``, none drawn if None.
 
     Returns:
         the written path.
@@ -45,7 +48,10 @@ def plot_bands(path_result: BandErrors, png_path: PathLike, energy_range_eV: Opt
     if r.energies_pred_eV is not None:
         ax.plot(x, r.energies_pred_eV, color="tab:red", lw=1.0, ls="--")
         ax.plot([], [], color="tab:red", lw=1.0, ls="--", label="prediction")
-    ax.axhline(r.fermi_energy_eV, color="tab:blue", lw=0.8, ls=":", label="Fermi level")
+    ax.axhline(r.fermi_energy_eV, color="tab:blue", lw=0.8, ls=":", label=f"E_F ({r.fermi_source})")
+    fermi_pred = r.fermi_pred_eV if fermi_pred_eV is None else fermi_pred_eV
+    if fermi_pred is not None:
+        ax.axhline(fermi_pred, color="tab:orange", lw=0.8, ls="--", label="E_F predicted (occupation)")
     for t in r.tick_distance:
         ax.axvline(t, color="grey", lw=0.5)
     if r.tick_distance:

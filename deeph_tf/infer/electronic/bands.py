@@ -1,12 +1,15 @@
 """Band energies of periodic structures, their errors near the Fermi energy, and the dispatch
 between molecules and crystals (:func:`physics_errors`).
 
-Band energies on a Gamma-centred k-grid, or along the folder's ``K_PATH``. Compared: every
+:func:`band_structure`: bands on one set of k (a Gamma-centred grid or a k-path, e.g. the
+folder's ``K_PATH``); :func:`crystal_bands`: both, as dtest reports them. Compared: every
 (k, band) whose *reference* energy lies within ``window_eV`` (default 2 eV) of the Fermi
 energy (info.json; else mid-gap from ``occupation``), matched by band index at the same k.
 The raw MAE is gauge-dependent (H + mu S shifts every band by mu); ``mae_shifted_meV``
 removes the mean shift pred - ref over the compared entries and is reported next to it,
-clearly labelled. Energies in eV, errors in meV.
+clearly labelled. On a grid the Fermi level of the predicted and of the reference bands is
+also found from the electron count (:func:`fermi_level_from_occupation`), never copied from
+info.json. Energies in eV, errors in meV.
 """
 from __future__ import annotations
 
@@ -23,12 +26,13 @@ from deeph_tf.infer.electronic.bloch import band_energies, bloch_operators, is_m
 from deeph_tf.infer.electronic.kpoints import (K_PATH_FILENAME, KPathSegment, default_k_grid, k_grid_points,
                                                k_path_points, read_k_path)
 from deeph_tf.infer.electronic.molecules import MolecularOrbitalErrors, molecular_orbital_errors
-from deeph_tf.infer.electronic.occupation import occupied_count
+from deeph_tf.infer.electronic.occupation import fermi_level_from_occupation, occupied_count
 from deeph_tf.infer.metrics import EV_TO_MEV
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BAND_WINDOW_EV", "BandErrors", "band_structure", "physics_errors"]
+__all__ = ["DEFAULT_BAND_WINDOW_EV", "BandErrors", "CrystalBands", "band_structure", "crystal_bands",
+           "physics_errors"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: Default half-width (eV) of the band window around the Fermi energy.
@@ -53,6 +57,8 @@ class BandErrors:
         mean_shift_meV: mean(pred - ref); mae_shifted_meV: MAE after removing it.
         n_occupied: occupied bands (None if unknown); gap_*: CBM - VBM over these k (eV;
             negative when bands overlap, i.e. a metal).
+        fermi_pred_eV / fermi_ref_occupation_eV: grids only (else None): the Fermi level of
+            the predicted / reference bands from ``n_occupied``; fermi_error_meV: pred - ref.
     """
 
     name: str
@@ -75,6 +81,9 @@ class BandErrors:
     gap_ref_eV: Optional[float] = None
     gap_pred_eV: Optional[float] = None
     gap_error_meV: Optional[float] = None
+    fermi_pred_eV: Optional[float] = None
+    fermi_ref_occupation_eV: Optional[float] = None
+    fermi_error_meV: Optional[float] = None
 
     def to_dict(self, arrays: bool = False) -> Dict[str, Any]:
         """JSON-ready dict; the k-points and energies only with ``arrays``."""
@@ -108,7 +117,9 @@ def band_structure(
 
     k-points, first that applies: ``k_path`` (file or segments); ``k_grid``; the
     folder's ``K_PATH`` file if ``use_k_path_file``; the :func:`default_k_grid`
-    (Gamma-centred, 4 per periodic direction, 1 along directions without R != 0).
+    (Gamma-centred, 4 per periodic direction, 1 along directions without R != 0). On a grid
+    (not a path) with a known occupation, also the Fermi levels from the electron count.
+    ``window_eV``: half-width (eV) of the compared window around the Fermi energy.
 
     Raises:
         ValueError: no Fermi energy and no occupation, or a singular overlap.
@@ -153,8 +164,11 @@ def band_structure(
                         tick_labels=labels, energies_ref_eV=e_ref, energies_pred_eV=e_pred,
                         fermi_energy_eV=float(fermi), fermi_source=fermi_source, window_eV=float(window_eV),
                         n_occupied=n_occ)
+    is_grid = k_path is None
     if n_occ is not None:
         result.gap_ref_eV = _gap(e_ref, n_occ)
+        if is_grid and 0 < n_occ < e_ref.shape[1]:
+            result.fermi_ref_occupation_eV = fermi_level_from_occupation(e_ref, n_occ)
     if e_pred is not None:
         sel = np.abs(e_ref - fermi) <= window_eV
         result.n_compared = int(sel.sum())
@@ -172,9 +186,62 @@ def band_structure(
             result.gap_pred_eV = _gap(e_pred, n_occ)
             if result.gap_ref_eV is not None and result.gap_pred_eV is not None:
                 result.gap_error_meV = EV_TO_MEV * (result.gap_pred_eV - result.gap_ref_eV)
+            if result.fermi_ref_occupation_eV is not None:
+                result.fermi_pred_eV = fermi_level_from_occupation(e_pred, n_occ)
+                result.fermi_error_meV = EV_TO_MEV * (result.fermi_pred_eV - result.fermi_ref_occupation_eV)
     logger.debug("structure %s: bands on %s (%d k), %d compared, MAE %s meV", name, source, len(k_frac),
                  result.n_compared, result.mae_meV)
     return result
+
+
+@dataclass
+class CrystalBands:
+    """One crystal's bands on its k-path (None without one) and on a k-grid (see :class:`BandErrors`)."""
+
+    name: str
+    path: Optional[BandErrors]
+    grid: BandErrors
+
+    @property
+    def main(self) -> BandErrors:
+        """The headline result: the path where there is one, else the grid."""
+        return self.path if self.path is not None else self.grid
+
+    def to_dict(self, arrays: bool = False) -> Dict[str, Any]:
+        """``kind``, ``name``, the grid's Fermi levels (eV; error meV), ``k_path`` (None) and ``k_grid``."""
+        g = self.grid
+        return {"kind": "bands", "name": self.name, "fermi_energy_eV": g.fermi_energy_eV,
+                "fermi_source": g.fermi_source, "window_eV": g.window_eV, "n_occupied": g.n_occupied,
+                "fermi_pred_eV": g.fermi_pred_eV, "fermi_ref_occupation_eV": g.fermi_ref_occupation_eV,
+                "fermi_error_meV": g.fermi_error_meV,
+                "k_path": None if self.path is None else self.path.to_dict(arrays),
+                "k_grid": g.to_dict(arrays)}
+
+
+def crystal_bands(
+    prediction: Optional[BlockSet],
+    reference: BlockSet,
+    overlap: BlockSet,
+    structure: StructureFolder,
+    k_path: Union[None, PathLike, Sequence[KPathSegment]] = None,
+    k_grid: Optional[Sequence[int]] = None,
+    window_eV: float = DEFAULT_BAND_WINDOW_EV,
+    name: Optional[str] = None,
+) -> CrystalBands:
+    """:func:`band_structure` on a k-path and on a k-grid.
+
+    Path: ``k_path`` (file or segments), else the folder's ``K_PATH`` file, else none.
+    Grid: ``k_grid`` (3 ints), default :func:`default_k_grid`; Gamma-centred.
+    """
+    name = structure.name if name is None else name
+    if k_path is None and (structure.path / K_PATH_FILENAME).is_file():
+        k_path = structure.path / K_PATH_FILENAME
+    path = None
+    if k_path is not None:
+        path = band_structure(prediction, reference, overlap, structure, k_path=k_path, window_eV=window_eV, name=name)
+    grid = tuple(k_grid) if k_grid is not None else default_k_grid(reference)
+    return CrystalBands(name, path, band_structure(prediction, reference, overlap, structure, k_grid=grid,
+                                                   window_eV=window_eV, name=name))
 
 
 def physics_errors(

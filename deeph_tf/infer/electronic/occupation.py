@@ -1,4 +1,5 @@
-"""How many orbitals (bands) are occupied: info.json ``occupation``, else the Fermi energy."""
+"""Occupation: how many orbitals (bands) are occupied (info.json ``occupation``, else the Fermi
+energy) and the Fermi level that this electron count gives on a k-grid."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,7 @@ from deeph_tf.data.structure import StructureFolder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["occupied_count"]
+__all__ = ["fermi_level_from_occupation", "occupied_count"]
 
 
 def occupied_count(structure: StructureFolder, reference_energies: Optional[np.ndarray] = None) -> int:
@@ -46,3 +47,24 @@ def occupied_count(structure: StructureFolder, reference_energies: Optional[np.n
                          f"({fermi} eV) varies with k ({counts.min()}..{counts.max()}): a metal has no "
                          f"fixed number of occupied bands")
     return int(counts[0])
+
+
+def fermi_level_from_occupation(energies: np.ndarray, n_occupied: int) -> float:
+    """Fermi level (eV) that holds ``n_occupied`` bands per k on a uniform grid (equal k weights).
+
+    All ``energies`` [n_k, n_bands] (eV) are sorted; with m = n_occupied * n_k the result is the
+    midpoint between the m-th and the (m+1)-th: mid-gap over the grid for an insulator, the
+    filling level for a metal (bands crossing it are partly filled). Spinless bands count once
+    per spin channel, so ``n_occupied`` is :func:`occupied_count`.
+
+    Raises:
+        ValueError: ``n_occupied`` is not in 1 .. n_bands - 1.
+    """
+    e = np.asarray(energies, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"energies must be [n_k, n_bands], got shape {e.shape}")
+    if not 0 < n_occupied < e.shape[1]:
+        raise ValueError(f"{n_occupied} occupied bands of {e.shape[1]}: no Fermi level between them")
+    m = int(n_occupied) * e.shape[0]
+    top = np.partition(e.ravel(), (m - 1, m))
+    return 0.5 * float(top[m - 1] + top[m])
