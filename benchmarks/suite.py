@@ -2,12 +2,15 @@
 """One command for the README's speed table: training and inference throughput of the light
 and accurate presets, graph building and pipeline throughput, peak memory.
 
-    python benchmarks/suite.py                                  # on examples/water/dft
+    python benchmarks/suite.py                                  # water and the graphene crystal set
     python benchmarks/suite.py --dataset DIR --batch-size 8 --tag mymachine
+    python benchmarks/suite.py --crystal-dataset none           # molecules only
 
 Runs, each in its own process (so peak memory is per job):
 ``model_throughput.py --preset light`` and ``--preset accurate`` (training structures/s and
-edges/s, inference structures/s, compilations, peak RSS, FLOP/s fraction) and
+edges/s, inference structures/s, compilations, peak RSS, FLOP/s fraction) on the molecule set
+and on the crystal set (``examples/graphene/dft``: 8-atom displaced graphene supercells, CP2K,
+about 460 edges per structure, self-images included; ``--crystal-batch-size``, default 1), and
 ``data_pipeline.py`` (graph building per worker, tf.data graphs/s, disk-mode RSS).
 Prints a summary and writes benchmarks/results/suite[-TAG].json with the machine it ran on.
 """
@@ -49,27 +52,33 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per preset")
     parser.add_argument("--pipeline-structures", type=int, default=1000,
                         help="structures for the graph-building/pipeline part (its disk test uses 4x)")
+    parser.add_argument("--crystal-dataset", default=str(HERE.parent / "examples" / "graphene" / "dft"),
+                        help="the crystal set ('none' to skip)")
+    parser.add_argument("--crystal-batch-size", type=int, default=1)
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
 
     results = {}
-    for preset in ("light", "accurate"):
-        print(f"{preset} preset:", flush=True)
-        results[preset] = _run([str(HERE / "model_throughput.py"), "--dataset", str(args.dataset), "--preset", preset,
-                                "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--tag", f"suite-{preset}"],
-                               f"model_throughput-suite-{preset}")
+    sets = [("", args.dataset, args.batch_size)]
+    if args.crystal_dataset.lower() != "none":
+        sets.append(("crystal-", Path(args.crystal_dataset), args.crystal_batch_size))
+    for prefix, dataset, batch_size in sets:
+        for preset in ("light", "accurate"):
+            print(f"{prefix}{preset} preset ({dataset}, batch {batch_size}):", flush=True)
+            results[prefix + preset] = _run(
+                [str(HERE / "model_throughput.py"), "--dataset", str(dataset), "--preset", preset,
+                 "--batch-size", str(batch_size), "--steps", str(args.steps), "--tag", f"suite-{prefix}{preset}"],
+                f"model_throughput-suite-{prefix}{preset}")
     print("data pipeline:", flush=True)
     results["data"] = _run([str(HERE / "data_pipeline.py"), "--source", str(args.dataset), "--structures",
                             str(args.pipeline_structures), "--batch-size", str(args.batch_size)], "data_pipeline")
-    summary = {
-        preset: {key: results[preset].get(key) for key in ("parameters", "train_structures_per_s", "train_edges_per_s",
-                                                            "inference_structures_per_s", "peak_rss_mib",
-                                                            "fraction_of_matmul_peak")}
-        for preset in ("light", "accurate")
-    }
+    keys = ("parameters", "train_structures_per_s", "train_edges_per_s", "inference_structures_per_s",
+            "peak_rss_mib", "fraction_of_matmul_peak")
+    summary = {name: {key: run.get(key) for key in keys} for name, run in results.items() if name != "data"}
     summary["graph_building_structures_per_s_per_worker"] = results["data"].get("build_structures_per_s_1_worker")
     result = {"benchmark": "suite", "machine": machine_info(), "dataset": str(args.dataset),
-              "batch_size": args.batch_size, "summary": summary, "runs": results}
+              "batch_size": args.batch_size, "crystal_dataset": args.crystal_dataset,
+              "crystal_batch_size": args.crystal_batch_size, "summary": summary, "runs": results}
     path = write_result("suite" + (f"-{args.tag}" if args.tag else ""), result)
     print(json.dumps(summary, indent=1))
     print(f"wrote {path}")
