@@ -15,7 +15,7 @@ import numpy as np
 from deeph_tf.conventions import HARTREE_TO_EV
 from deeph_tf.data import BlockSet
 
-__all__ = ["wrap_shifts", "image_blocks", "pair_distances"]
+__all__ = ["wrap_shifts", "image_blocks", "within_radius", "pair_distances"]
 
 
 def wrap_shifts(positions: np.ndarray, lattice: np.ndarray) -> np.ndarray:
@@ -66,11 +66,20 @@ def image_blocks(cells: np.ndarray, matrices: Dict[str, np.ndarray], offsets: Se
                 for name in names:
                     cut[name].append(np.array(blocks[name]) * scale[name])
     pairs = np.array(keys, dtype=np.int64).reshape(-1, 5)
-    dist = pair_distances(pairs, positions, lattice)
-    keep = np.ones(len(pairs), bool) if radius <= 0 else dist <= radius
-    order = [k for k in np.lexsort((pairs[:, 4], pairs[:, 3], pairs[:, 2], pairs[:, 1], pairs[:, 0])) if keep[k]]
+    order = np.lexsort((pairs[:, 4], pairs[:, 3], pairs[:, 2], pairs[:, 1], pairs[:, 0]))
     out = {name: BlockSet(atom_pairs=pairs[order], blocks=[cut[name][k] for k in order]) for name in names}
-    return out, float(dist[order].max()) if order else 0.0
+    return within_radius(out, positions, lattice, radius)
+
+
+def within_radius(blocksets: Dict[str, BlockSet], positions: np.ndarray, lattice: np.ndarray,
+                  radius: float) -> Tuple[Dict[str, BlockSet], float]:
+    """The blocks of pairs within ``radius`` (A; <= 0 keeps all) of :func:`image_blocks` output,
+    in the same order, and the largest kept distance (A)."""
+    first = next(iter(blocksets.values()))
+    dist = pair_distances(first.atom_pairs, positions, lattice)
+    keep = np.nonzero(dist <= radius)[0] if radius > 0 else np.arange(len(dist))
+    out = {name: BlockSet(b.atom_pairs[keep], [b.blocks[k] for k in keep]) for name, b in blocksets.items()}
+    return out, float(dist[keep].max()) if len(keep) else 0.0
 
 
 def hamiltonian_scale() -> Dict[str, float]:

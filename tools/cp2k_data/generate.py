@@ -24,7 +24,7 @@ import numpy as np
 from deeph_tf.conventions import HARTREE_TO_EV
 from deeph_tf.progress import progress_bar
 
-from .blocks import hamiltonian_scale, image_blocks
+from .blocks import hamiltonian_scale, image_blocks, within_radius
 from .cp2k_input import BANDS_FILE, PROJECT, cp2k_input
 from .cp2k_output import basis_shells, cp2k_data_dir, read_run
 from .folders import check_existing, is_complete, missing_files, write_folder
@@ -53,7 +53,7 @@ def cp2k_command(settings: Settings) -> Sequence[str]:
     return ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(settings.mpi_procs), exe]
 
 
-def _validation_points(structure, settings: Settings, seed: int) -> Tuple[list, list]:
+def _validation_points(structure, seed: int) -> Tuple[list, list]:
     segments = band_path(structure)
     corners = [segments[0][1]] + [seg[3] for seg in segments]
     rng = np.random.default_rng(seed + 7919)
@@ -79,7 +79,7 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         sizes = [sum(2 * l + 1 for l in shells[el]) for el in structure.species]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         mesh = k_mesh(structure, settings.kspacing)
-        corners, random_k = _validation_points(structure, settings, settings.seed + task.index)
+        corners, random_k = _validation_points(structure, settings.seed + task.index)
         text = cp2k_input(structure, settings, mesh, corners, random_k, added_mos=int(offsets[-1]))
         (run_dir / "cp2k.inp").write_text(text)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -96,8 +96,7 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         matrices = {"hamiltonian": run.hamiltonian, "overlap": run.overlap}
         full, full_range = image_blocks(run.cells, matrices, offsets, structure.positions, structure.lattice,
                                         0.0, hamiltonian_scale())
-        blocks, kept_range = image_blocks(run.cells, matrices, offsets, structure.positions, structure.lattice,
-                                          settings.block_radius, hamiltonian_scale())
+        blocks, kept_range = within_radius(full, structure.positions, structure.lattice, settings.block_radius)
         fermi = run.fermi_hartree * HARTREE_TO_EV
         n_occ = run.n_electrons // 2
         errors = {}

@@ -13,6 +13,7 @@ orbital order, the real-harmonic signs and the R convention to 1e-8.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -137,8 +138,6 @@ def validate(root: Path, check_overlap: int = 1, max_window_error: float = MAX_W
         for key in ("window_max", "occupied_max", "all_max", "herm_max"):
             summary[key] = max(summary[key], errors[key])
         if n < check_overlap:
-            import json
-
             basis = json.loads((structure.path / GENERATOR_FILE).read_text())["settings"]["basis"]
             err = pyscf_overlap_error(structure, basis)
             logger.info("%s: |S - PySCF analytic overlap| = %.1e", structure.name, err)
