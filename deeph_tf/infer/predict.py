@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from deeph_tf.artifacts.frozen import make_predict_function, model_float_dtype
 from deeph_tf.artifacts.loader import load_model
 from deeph_tf.data import keys
+from deeph_tf.data.errors import DataFormatError
+from deeph_tf.data.inference_graph import GraphRule
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.structure import StructureFolder
+from deeph_tf.infer.chunked import plan_chunks, predict_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +30,11 @@ class Predictor:
         dtype: NumPy float dtype of the inputs (float32 or float64).
     """
 
-    def __init__(self, function, layout: OrbitalLayout, metadata: Dict[str, Any], dtype: str, source: str):
+    def __init__(self, function, layout: OrbitalLayout, metadata: Dict[str, Any], dtype: str, source: str,
+                 model=None):
         self._function = function
+        self._model = model
+        self._union = None
         self.layout, self.metadata, self.dtype, self.source = layout, metadata, np.dtype(dtype), source
 
     @property
@@ -45,23 +51,118 @@ class Predictor:
     def from_model(cls, model, metadata: Dict[str, Any], source: str) -> "Predictor":
         """A built Keras model behind the frozen signature; ``metadata`` holds ``layout`` and ``input``."""
         return cls(make_predict_function(model), OrbitalLayout.from_dict(metadata["layout"]), metadata,
-                   model_float_dtype(model).name, source)
+                   model_float_dtype(model).name, source, model=model)
 
-    def predict_graph(self, graph: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-        """Node [n_atoms, n_c, n_c] and edge [n_edges, n_c, n_c] blocks of one graph (``build_graph``)."""
+    @property
+    def num_blocks(self) -> int:
+        """Interaction blocks of the model (a chunk's halo is ``num_blocks + 1`` hops deep)."""
+        return int((self.metadata.get("model_config") or {}).get("num_blocks", 3))
+
+    def graph_rule(self, radius: Optional[float] = None) -> GraphRule:
+        """How a structure without overlap.h5 gets its atom pairs (:mod:`deeph_tf.data.inference_graph`):
+        ``radius`` if given, else the training input's ``dataset.radius_cutoff``, else the model's
+        per-element-pair cutoffs (None for models trained before they were stored)."""
+        config = self.metadata.get("model_config") or {}
+        if radius is None:
+            radius = (self.metadata.get("input", {}).get("training", {}).get("dataset", {}) or {}).get("radius_cutoff")
+        cutoffs = config.get("pair_cutoffs")
+        return GraphRule(elements=tuple(self.layout.elements),
+                         pair_cutoffs=None if cutoffs is None else tuple(tuple(float(v) for v in row) for row in cutoffs),
+                         periodic=bool(config.get("periodic_images", True)),
+                         radius=None if radius is None else float(radius))
+
+    def check_structure(self, structure: StructureFolder) -> None:
+        """Refuse a structure whose elements or orbital basis the model does not know.
+
+        Raises:
+            DataFormatError: naming the structure, the element and what the model knows.
+        """
+        known = {e: list(self.layout.shells(e)) for e in self.layout.elements}
+        for element in dict.fromkeys(structure.species):
+            if element not in known:
+                raise DataFormatError(structure.path, f"element {element} is unknown to the model {self.source}, "
+                                      f"which knows {sorted(known)} (orbital shells {known})")
+            shells = structure.orbital_shells(structure.species.index(element))
+            if list(shells) != known[element]:
+                raise DataFormatError(structure.path / "info.json", f"element {element} has orbital shells (l) "
+                                      f"{list(shells)}, but the model {self.source} was trained with {known[element]}")
+
+    def _union_function(self):
+        """A tf.function (no XLA: any shape without retracing) of the model on a graph given as
+        species, zero positions and exact edge vectors."""
+        if self._union is None:
+            import tensorflow as tf
+
+            model, float_dtype = self._model, tf.as_dtype(self.dtype)
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 3], float_dtype),
+                                          tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
+                                          tf.TensorSpec([None], tf.int32)], reduce_retracing=True)
+            def union(species, vectors, src, dst, reverse):
+                n_atoms = tf.shape(species)[0]
+                out = model({keys.SPECIES: species, keys.POSITIONS: tf.zeros([n_atoms, 3], float_dtype),
+                             keys.EDGE_SRC: src, keys.EDGE_DST: dst, keys.EDGE_SHIFT_VECTOR: vectors,
+                             keys.EDGE_REVERSE: reverse}, training=False)
+                return out["node"], out["edge"]
+
+            self._union = union
+        return self._union
+
+    def _run(self, species, vectors, src, dst, reverse) -> Tuple[np.ndarray, np.ndarray]:
         import tensorflow as tf
 
-        inputs = {
-            "atomic_numbers": tf.constant(np.asarray(graph[keys.ATOMIC_NUMBERS], np.int32)),
-            "positions": tf.constant(np.asarray(graph[keys.POSITIONS], self.dtype)),
-            "lattice": tf.constant(np.asarray(graph[keys.LATTICE], self.dtype)),
-            "edge_src": tf.constant(np.asarray(graph[keys.EDGE_SRC], np.int32)),
-            "edge_dst": tf.constant(np.asarray(graph[keys.EDGE_DST], np.int32)),
-            "edge_shift": tf.constant(np.asarray(graph[keys.EDGE_SHIFT], np.int32).reshape(-1, 3)),
-            "edge_reverse": tf.constant(np.asarray(graph[keys.EDGE_REVERSE], np.int32)),
-        }
-        out = self._function(**inputs)
-        return out["node_blocks"].numpy(), out["edge_blocks"].numpy()
+        node, edge = self._union_function()(
+            tf.constant(np.asarray(species, np.int32)), tf.constant(np.asarray(vectors, self.dtype).reshape(-1, 3)),
+            tf.constant(np.asarray(src, np.int32)), tf.constant(np.asarray(dst, np.int32)),
+            tf.constant(np.asarray(reverse, np.int32)))
+        return node.numpy(), edge.numpy()
+
+    def predict_graph(self, graph: Dict[str, np.ndarray], max_edges: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Node [n_atoms, n_c, n_c] and edge [n_edges, n_c, n_c] blocks of one graph (``build_graph``).
+
+        The model sees edge vectors computed in float64 (r_j + R @ lattice - r_i, Angstrom) and
+        zero positions (it is translation invariant), so large cells lose no digits in float32.
+        A graph with more than ``max_edges`` edges is predicted in chunks with exact halos
+        (:mod:`deeph_tf.infer.chunked`); the result equals one pass to float precision.
+        """
+        if self._model is None:
+            raise ValueError(f"{self.source}: no Keras model behind this predictor")
+        species, vectors, src, dst, reverse = _graph_arrays(graph, self.layout)
+        if max_edges is None or len(src) <= max_edges:
+            return self._run(species, vectors, src, dst, reverse)
+        lattice = np.asarray(graph[keys.LATTICE], np.float64)
+        positions = np.asarray(graph[keys.POSITIONS], np.float64)
+        try:
+            frac = np.linalg.solve(lattice.T, positions.T).T
+        except np.linalg.LinAlgError:  # a molecule without a cell: cut in Cartesian coordinates
+            frac, lattice = positions, np.eye(3)
+        chunks = plan_chunks(len(species), src, dst, frac, np.linalg.norm(lattice, axis=1), self.num_blocks + 1,
+                             int(max_edges))
+        logger.info("%s: %d edges in %d chunks of at most %d edges", graph.get(keys.STRUCTURE_ID, "structure"),
+                    len(src), len(chunks), max_edges)
+        local = np.full(len(species), -1, np.int64)
+
+        def run(nodes, edges, sub_reverse):
+            local[nodes] = np.arange(len(nodes))
+            out = self._run(species[nodes], vectors[edges], local[src[edges]], local[dst[edges]], sub_reverse)
+            local[nodes] = -1
+            return out
+
+        n_c = self.layout.n_common
+        return predict_in_chunks(run, len(species), src, dst, reverse, chunks, (n_c, n_c), self.dtype)
+
+    def predict_graphs(self, graphs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """(node, edge) blocks of each graph, in one pass over their disjoint union."""
+        parts = [_graph_arrays(g, self.layout) for g in graphs]
+        node_offsets = np.cumsum([0] + [len(p[0]) for p in parts])
+        edge_offsets = np.cumsum([0] + [len(p[2]) for p in parts])
+        node, edge = self._run(
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] + o for p, o in zip(parts, node_offsets)]),
+            np.concatenate([p[3] + o for p, o in zip(parts, node_offsets)]),
+            np.concatenate([p[4] + o for p, o in zip(parts, edge_offsets)]))
+        return [(node[node_offsets[k]:node_offsets[k + 1]], edge[edge_offsets[k]:edge_offsets[k + 1]])
+                for k in range(len(parts))]
 
     @property
     def is_energy_model(self) -> bool:
@@ -102,16 +203,38 @@ class Predictor:
         )
         return {name: np.asarray(value.numpy(), np.float64) for name, value in out.items()}
 
-    def predict_structure(self, structure: StructureFolder, score: bool = True):
+    def predict_structure(self, structure: StructureFolder, score: bool = True, max_edges: Optional[int] = None,
+                          rule: Optional[GraphRule] = None):
         """(graph, predicted BlockSet) of a structure folder.
 
-        The graph holds the reference target when ``score`` and the folder has it; the
-        prediction is float64, in the structure's own orbital order, with overlap.h5's pairs.
+        The graph holds the reference target when ``score`` and the folder has it. Its pairs are
+        overlap.h5's, or, without one, those of ``rule`` (default :meth:`graph_rule`). The
+        prediction is float64, in the structure's own orbital order.
         """
         from deeph_tf.data.graph import build_graph, graph_blocks
+        from deeph_tf.data.inference_graph import prediction_graph
 
+        self.check_structure(structure)
         target = self.target
         targets = (target,) if score and target != "overlap" and structure.has_blocks(target) else ()
-        graph = build_graph(structure, self.layout, targets=targets, dtype=self.dtype)
-        node, edge = self.predict_graph(graph)
+        if structure.has_blocks(keys.OVERLAP) or targets:
+            graph = build_graph(structure, self.layout, targets=targets, dtype=np.float64)
+        else:
+            graph, _ = prediction_graph(structure, self.layout, rule or self.graph_rule(), dtype=np.float64)
+        node, edge = self.predict_graph(graph, max_edges=max_edges)
         return graph, graph_blocks(graph, self.layout, target, node_values=node, edge_values=edge)
+
+
+def _graph_arrays(graph: Dict[str, np.ndarray], layout: OrbitalLayout):
+    """(species [N], edge vectors [E, 3] float64 Angstrom, src [E], dst [E], reverse [E]) of a graph."""
+    from deeph_tf.elements import SYMBOLS
+
+    positions = np.asarray(graph[keys.POSITIONS], np.float64)
+    lattice = np.asarray(graph[keys.LATTICE], np.float64)
+    src = np.asarray(graph[keys.EDGE_SRC], np.int64)
+    dst = np.asarray(graph[keys.EDGE_DST], np.int64)
+    shifts = np.asarray(graph[keys.EDGE_SHIFT], np.float64).reshape(-1, 3)
+    vectors = positions[dst] - positions[src] + (shifts @ lattice if len(shifts) and np.any(shifts) else 0.0)
+    index = {e: k for k, e in enumerate(layout.elements)}
+    species = np.array([index[SYMBOLS[z]] for z in np.asarray(graph[keys.ATOMIC_NUMBERS])], np.int64)
+    return species, np.asarray(vectors, np.float64).reshape(-1, 3), src, dst, np.asarray(graph[keys.EDGE_REVERSE], np.int64)

@@ -57,6 +57,8 @@ def build_model(model_config: Mapping, layout: OrbitalLayout, statistics: Target
         node_scale=statistics.node_scale,
         node_shift=statistics.node_shift,
         edge_scale=statistics.edge_scale,
+        pair_cutoffs=statistics.pair_max_edge_length or None,
+        periodic_images=statistics.periodic_edges,
         dtype=model_config.get("precision", "float32"),
         **options,
     )

@@ -41,6 +41,10 @@ class HamiltonianModel(BackboneModel, keras.Model):
         parity: O(3) model (True) or SO(3) only.
         node_scale, node_shift, edge_scale: standardization of the outputs (``statistics``).
         symmetrize: make predictions exactly Hermitian.
+        pair_cutoffs: [n_species, n_species] Angstrom, the longest edge of each element pair in
+            the training graphs (0: the pair never had a block); with ``periodic_images``
+            (whether training edges crossed cell boundaries) the graph rule of prediction on a
+            POSCAR alone (:mod:`deeph_tf.data.inference_graph`). Not used by ``call``.
     """
 
     def __init__(
@@ -60,11 +64,15 @@ class HamiltonianModel(BackboneModel, keras.Model):
         node_shift=None,
         edge_scale=None,
         symmetrize: bool = True,
+        pair_cutoffs=None,
+        periodic_images: bool = False,
         **kwargs,
     ):
         super().__init__(autocast=False, **kwargs)  # positions must not be cast to bf16 on entry
         self.common_shells = [int(l) for l in common_shells]
         self.symmetrize = bool(symmetrize)
+        self.pair_cutoffs = _checked_pair_cutoffs(pair_cutoffs, len(elements))
+        self.periodic_images = bool(periodic_images)
         self._statistics = {
             "node_scale": None if node_scale is None else np.asarray(node_scale).tolist(),
             "node_shift": None if node_shift is None else np.asarray(node_shift).tolist(),
@@ -107,5 +115,16 @@ class HamiltonianModel(BackboneModel, keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(self.backbone.model_options(), common_shells=self.common_shells, symmetrize=self.symmetrize,
-                      **self._statistics)
+                      pair_cutoffs=self.pair_cutoffs, periodic_images=self.periodic_images, **self._statistics)
         return config
+
+
+def _checked_pair_cutoffs(pair_cutoffs, n_species: int):
+    """[n_species, n_species] non-negative finite floats as nested lists, or None."""
+    if pair_cutoffs is None:
+        return None
+    values = np.asarray(pair_cutoffs, dtype=np.float64)
+    if values.shape != (n_species, n_species) or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"pair_cutoffs must be a [{n_species}, {n_species}] array of distances >= 0 (Angstrom), "
+                         f"received shape {values.shape}")
+    return values.tolist()

@@ -5,12 +5,15 @@ One pass over the training graphs gives:
   on-site term around it (scale);
 - per element pair, the RMS of every off-site term (scale);
 - the mean number of neighbours (edges per atom), to normalize message sums;
-- the longest edge (Angstrom), the default radial cutoff.
+- the longest edge (Angstrom), the default radial cutoff;
+- per element pair, the longest edge (Angstrom) and whether any edge crossed a cell
+  boundary (R != 0): the graph rule of prediction on a POSCAR alone
+  (:mod:`deeph_tf.data.inference_graph`).
 Only masked (real, counted) entries contribute.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import List
 
 import numpy as np
@@ -28,6 +31,10 @@ class TargetStatistics:
     avg_num_neighbors: float
     max_edge_length: float
     num_structures: int
+    #: [n_species, n_species] longest edge of each (src, dst) element pair, Angstrom (0: no edge).
+    pair_max_edge_length: List[List[float]] = field(default_factory=list)
+    #: Whether any training edge joined an atom to a periodic image (R != 0).
+    periodic_edges: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +57,8 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
     edge_count = np.zeros((n_species**2, n_terms))
     n_nodes = n_edges = n_structures = 0
     longest = 0.0
+    pair_longest = np.zeros((n_species, n_species))
+    periodic = False
     dataset, _ = graph_set.dataset(subset, batch_size=1, shuffle=False, prefetch=False)
     for batch in dataset.take(max_structures):
         valid_nodes = batch[keys.NODE_VALID].numpy()
@@ -61,8 +70,12 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
         node_mask = batch[keys.NODE_MASK].numpy()[valid_nodes]
         edge_mask = batch[keys.EDGE_MASK].numpy()[valid_edges]
         vectors = batch[keys.EDGE_VECTOR].numpy()[valid_edges]
+        all_species = batch[keys.SPECIES].numpy()
         if len(vectors):
-            longest = max(longest, float(np.linalg.norm(vectors, axis=-1).max()))
+            lengths = np.linalg.norm(vectors.astype(np.float64), axis=-1)
+            longest = max(longest, float(lengths.max()))
+            np.maximum.at(pair_longest, (all_species[src], all_species[dst]), lengths)
+            periodic = periodic or bool(np.any(batch[keys.EDGE_SHIFT].numpy()[valid_edges] != 0))
         n_nodes += len(species)
         n_edges += len(src)
         n_structures += 1
@@ -82,7 +95,6 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
                     node_count[s, t] += v.size
         edge_irreps = (edge_blocks * edge_mask).reshape(len(src), -1) @ w
         edge_present = _term_present(edge_mask, w, term_of, n_terms)
-        all_species = batch[keys.SPECIES].numpy()
         pair_row = all_species[src] * n_species + all_species[dst]
         for t in range(n_terms):
             keep = edge_present[:, t]
@@ -103,6 +115,8 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
         avg_num_neighbors=float(n_edges / max(n_nodes, 1)),
         max_edge_length=longest,
         num_structures=n_structures,
+        pair_max_edge_length=pair_longest.tolist(),
+        periodic_edges=periodic,
     )
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect", "dreport"]
+COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect", "dreport", "dpredict"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
