@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect", "dreport", "dpredict"]
+COMMANDS = ["dtrain", "dfreeze", "dtest", "dgraph", "dinspect", "dreport", "dpredict", "dband"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -16,6 +16,15 @@ NumPy/SciPy only (matplotlib for the band plots); energies in eV in, errors in m
     :func:`physics_errors` (molecule or crystal).
 :mod:`~deeph_tf.infer.electronic.band_plot`
     Band plots.
+:mod:`~deeph_tf.infer.electronic.sparse`
+    Sparse H(k), S(k) (CSR), inertia counts, shift-invert eigenvalues and the sparse Fermi level.
+:mod:`~deeph_tf.infer.electronic.spectrum`
+    dband's electronic structure from (H, S) alone: bands, Fermi level, gap, DOS (dense or sparse);
+    :mod:`~deeph_tf.infer.electronic.spectrum_plot` its figures.
+:mod:`~deeph_tf.infer.electronic.auto_path`
+    ASE's high-symmetry k-path where there is no ``K_PATH``.
+:mod:`~deeph_tf.infer.electronic.supercell`
+    Supercells by tiling a cell's blocks (exact band folding).
 """
 from deeph_tf.infer.electronic.band_plot import plot_bands
 from deeph_tf.infer.electronic.bands import (DEFAULT_BAND_WINDOW_EV, BandErrors, CrystalBands, band_structure,
@@ -27,6 +36,11 @@ from deeph_tf.infer.electronic.kpoints import (DEFAULT_K_PER_DIRECTION, K_PATH_F
                                                reciprocal_lattice)
 from deeph_tf.infer.electronic.molecules import MolecularOrbitalErrors, molecular_orbital_errors, orbital_energies
 from deeph_tf.infer.electronic.occupation import fermi_level_from_occupation, occupied_count
+from deeph_tf.infer.electronic.auto_path import automatic_k_path, periodic_directions
+from deeph_tf.infer.electronic.sparse import (ShiftedFactor, SparseBloch, SpectrumWindow, count_below,
+                                              eigenvalues_near, fermi_level_sparse, sparse_bloch_operators)
+from deeph_tf.infer.electronic.spectrum import ElectronicStructure, KSpectrum, electronic_structure, gaussian_dos
+from deeph_tf.infer.electronic.supercell import tile_blocks, tile_structure
 
 __all__ = [
     "BandErrors", "BlochSum", "CrystalBands", "DEFAULT_BAND_WINDOW_EV", "DEFAULT_K_PER_DIRECTION", "K_PATH_FILENAME",
@@ -34,4 +48,8 @@ __all__ = [
     "crystal_bands", "default_k_grid", "fermi_level_from_occupation", "generalized_eigenvalues", "is_molecule",
     "k_grid_points", "k_path_points", "molecular_orbital_errors", "occupied_count", "orbital_energies",
     "physics_errors", "plot_bands", "read_k_path", "reciprocal_lattice", "spinful_overlap",
+    # dband: sparse solves, electronic structure without a reference, automatic paths, supercells
+    "ElectronicStructure", "KSpectrum", "ShiftedFactor", "SparseBloch", "SpectrumWindow", "automatic_k_path",
+    "count_below", "eigenvalues_near", "electronic_structure", "fermi_level_sparse", "gaussian_dos",
+    "periodic_directions", "sparse_bloch_operators", "tile_blocks", "tile_structure",
 ]
