@@ -215,3 +215,32 @@ def test_dpredict_refuses_bad_input_and_writes_nothing(trained, inputs, tmp_path
     err = capsys.readouterr().err
     assert "missing POSCAR" in err and SIDS[0] in err
     assert not (tmp_path / "new").exists()
+
+
+def test_a_predicted_supercell_folds_the_predicted_and_dft_primitive_bands(predictor, tmp_path):
+    """The DeepH use: a model predicts a 4x4 supercell (POSCAR only) of a crystal whose primitive
+    bands DFT knows. Its bands at Gamma are the primitive cell's bands at the 16 k-points that fold
+    onto Gamma: equal to the model's own primitive-cell bands there to float precision, and to the
+    DFT bands within the model's primitive-cell error."""
+    from deeph_tf.data.structure import load_structure, write_structure_folder
+    from deeph_tf.infer.electronic import band_energies, bloch_operators, k_grid_points
+    from deeph_tf.infer.electronic.supercell import tile_structure
+
+    cell = load_structure(FIXTURE / SIDS[0])
+    overlap = cell.read_blocks("overlap")
+    _, predicted_cell = predictor.predict_structure(cell, score=False)
+    k_folded = k_grid_points((4, 4, 1))  # k = (a/4, b/4, 0): all fold onto the 4x4 cell's Gamma
+    h, s = bloch_operators(predicted_cell, overlap, cell)
+    bands_pred = np.sort(band_energies(h, s, k_folded).ravel())
+    h, s = bloch_operators(cell.read_blocks("hamiltonian"), overlap, cell)
+    bands_dft = np.sort(band_energies(h, s, k_folded).ravel())
+
+    poscar, info, tiled = tile_structure(cell, {"overlap": overlap}, (4, 4, 1))
+    big = load_structure(write_structure_folder(tmp_path / "hBN-4x4", poscar, info, {}))  # POSCAR only
+    _, predicted_big = predictor.predict_structure(big, score=False)
+    assert len(predicted_big) == len(tiled["overlap"]) == 16 * len(overlap)
+    h, s = bloch_operators(predicted_big, tiled["overlap"], big)
+    bands_big = band_energies(h, s, np.zeros((1, 3)))[0]
+    np.testing.assert_allclose(bands_big, bands_pred, atol=1e-5)
+    model_error = float(np.abs(bands_pred - bands_dft).max())
+    assert float(np.abs(bands_big - bands_dft).max()) <= model_error + 1e-4
