@@ -1,12 +1,14 @@
 """Prediction of a structure too large for one pass, in chunks with exact halos.
 
-A model with ``num_blocks`` interaction blocks gives an atom's features after block b from its
-b-hop graph neighbourhood, and an edge (i, j) from the features of i and j (and its
-partner's, for the Hermitian average). So the blocks of every atom of a *core* set, and of
-every edge leaving it, are exact when the model runs on the subgraph of all atoms within
-``num_blocks + 1`` hops of the core (the *halo*) with every edge between them. Cores are
-cut from the structure by recursive bisection of the atoms' fractional coordinates along the
-longest direction until each subgraph holds at most ``max_edges`` edges, which bounds the
+In block b a model updates an atom from its own and its neighbours' features after block
+b - 1 and the edges between them, and an edge (i, j) from the features of i and j after block
+b - 1 and its own. By induction, with the subgraph of every atom within h hops of a *core*
+set (the *halo*) and every edge between them, atom features after block b are exact up to
+h - b hops from the core and edge features on edges whose ends lie within h - b + 1 hops. So
+``h = num_blocks`` makes the blocks of every core atom and of every edge leaving the core
+(and its partner, for the Hermitian average) exact (a test fails with one hop less). Cores
+are cut from the structure by recursive bisection of the atoms' fractional coordinates along
+the longest direction until each subgraph holds at most ``max_edges`` edges, which bounds the
 peak memory of a pass whatever the size of the structure.
 """
 from __future__ import annotations
@@ -64,7 +66,7 @@ def plan_chunks(n_atoms: int, src: np.ndarray, dst: np.ndarray, frac: np.ndarray
         src, dst: [n_edges] the graph's edges (both directions present).
         frac: [n_atoms, 3] fractional coordinates (any periodic image); lengths: [3] lattice
             vector lengths, Angstrom (they rank the directions to cut along).
-        hops: halo depth (``num_blocks + 1`` for exact blocks).
+        hops: halo depth (``num_blocks`` for exact blocks).
     Raises:
         ChunkTooLargeError: a single atom's halo exceeds ``max_edges``.
     """

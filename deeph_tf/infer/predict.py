@@ -55,7 +55,7 @@ class Predictor:
 
     @property
     def num_blocks(self) -> int:
-        """Interaction blocks of the model (a chunk's halo is ``num_blocks + 1`` hops deep)."""
+        """Interaction blocks of the model (a chunk's halo is ``num_blocks`` hops deep)."""
         return int((self.metadata.get("model_config") or {}).get("num_blocks", 3))
 
     def graph_rule(self, radius: Optional[float] = None) -> GraphRule:
@@ -136,7 +136,7 @@ class Predictor:
             frac = np.linalg.solve(lattice.T, positions.T).T
         except np.linalg.LinAlgError:  # a molecule without a cell: cut in Cartesian coordinates
             frac, lattice = positions, np.eye(3)
-        chunks = plan_chunks(len(species), src, dst, frac, np.linalg.norm(lattice, axis=1), self.num_blocks + 1,
+        chunks = plan_chunks(len(species), src, dst, frac, np.linalg.norm(lattice, axis=1), self.num_blocks,
                              int(max_edges))
         logger.info("%s: %d edges in %d chunks of at most %d edges", graph.get(keys.STRUCTURE_ID, "structure"),
                     len(src), len(chunks), max_edges)

@@ -1,6 +1,6 @@
 """Prediction of new structures: per-element-pair cutoffs, POSCAR-only graphs, chunks, dpredict.
 
-A tiny model (2 interaction blocks, so chunk halos are 3 hops deep) is trained once on the CP2K
+A tiny model (2 interaction blocks, so chunk halos are 2 hops deep) is trained once on the CP2K
 hBN fixture (3 displaced primitive cells, blocks of every pair within 7 A, self-images
 included). Checked: the pair cutoffs the model stores are the longest training edges; a
 POSCAR-only graph has exactly the overlap's pairs on those crystals and gives the same
