@@ -19,6 +19,22 @@ BAD_INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirector
                     PermissionError)
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--version, -v/--log-level and -l/--log-path, as in DeePMD-kit."""
     parser.add_argument("--version", action="version", version=f"deeph_tf {__version__}")

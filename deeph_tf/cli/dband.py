@@ -12,7 +12,7 @@ import argparse
 import logging
 from typing import Any, Dict, Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, run_command
+from deeph_tf.cli._common import add_common_arguments, positive_float, positive_int, run_command
 
 logger = logging.getLogger("dband")
 # Defaults of deeph_tf.infer.electronic.spectrum / auto_path, not imported: parsing stays light (tested equal).
@@ -21,20 +21,6 @@ DEFAULT_NUM_BANDS = 40
 DEFAULT_SPARSE_ABOVE = 3000
 DEFAULT_PATH_POINTS = 120
 DEFAULT_BAND_WINDOW_EV = 2.0
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,21 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--k-path", metavar="FILE", help="K_PATH file (DeepH-dock format) for every crystal "
                         "(default: each folder's K_PATH, else ASE's path for the lattice)")
     parser.add_argument("--no-path", action="store_true", help="no bands along a k-path (grid and DOS only)")
-    parser.add_argument("--path-points", type=_positive_int, default=DEFAULT_PATH_POINTS,
+    parser.add_argument("--path-points", type=positive_int, default=DEFAULT_PATH_POINTS,
                         help="k-points of an automatic path (default: %(default)s)")
-    parser.add_argument("--k-grid", type=_positive_int, nargs=3, metavar=("K1", "K2", "K3"),
+    parser.add_argument("--k-grid", type=positive_int, nargs=3, metavar=("K1", "K2", "K3"),
                         help="Gamma-centred k-grid of the Fermi level, gap and DOS (default: 4 along each periodic "
                         "direction, 1 along vacuum; sparse solves of cells >= 20 Angstrom along every periodic "
                         "direction: Gamma only)")
-    parser.add_argument("--sigma", type=_positive_float, default=DEFAULT_SIGMA_EV, metavar="EV",
+    parser.add_argument("--sigma", type=positive_float, default=DEFAULT_SIGMA_EV, metavar="EV",
                         help="Gaussian broadening of the DOS in eV (default: %(default)s)")
     parser.add_argument("--solver", choices=("auto", "dense", "sparse"), default="auto",
                         help="eigen-solver (default: %(default)s: sparse above --sparse-above orbitals)")
-    parser.add_argument("--sparse-above", type=_positive_int, default=DEFAULT_SPARSE_ABOVE, metavar="N",
+    parser.add_argument("--sparse-above", type=positive_int, default=DEFAULT_SPARSE_ABOVE, metavar="N",
                         help="--solver auto solves sparse above N orbitals (default: %(default)s)")
-    parser.add_argument("--num-bands", type=_positive_int, default=DEFAULT_NUM_BANDS,
+    parser.add_argument("--num-bands", type=positive_int, default=DEFAULT_NUM_BANDS,
                         help="eigenvalues per k of a sparse solve, nearest E_F (default: %(default)s)")
-    parser.add_argument("--band-window", type=_positive_float, default=DEFAULT_BAND_WINDOW_EV, metavar="EV",
+    parser.add_argument("--band-window", type=positive_float, default=DEFAULT_BAND_WINDOW_EV, metavar="EV",
                         help="with -r: compare bands within +-EV of the DFT Fermi energy (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
     add_common_arguments(parser)

@@ -12,18 +12,11 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, run_command
+from deeph_tf.cli._common import add_common_arguments, positive_int, run_command
 
 logger = logging.getLogger("dpredict")
 #: deeph_tf.workflows.predict.DEFAULT_MAX_EDGES, not imported: parsing stays light (tested equal).
 DEFAULT_MAX_EDGES = 150_000
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-s", "--system", required=True, metavar="INPUTS_DIR",
                         help="folder holding dft/ (or a dft/ folder, or one structure folder)")
     parser.add_argument("-o", "--output-dir", required=True, metavar="OUT", help="write OUT/dft/<sid>/")
-    parser.add_argument("-b", "--batch-size", type=_positive_int, default=8,
+    parser.add_argument("-b", "--batch-size", type=positive_int, default=8,
                         help="structures per pass (default: %(default)s)")
-    parser.add_argument("--max-edges", type=_positive_int, default=DEFAULT_MAX_EDGES,
+    parser.add_argument("--max-edges", type=positive_int, default=DEFAULT_MAX_EDGES,
                         help="edges of one pass, which bounds peak memory; larger structures are cut into chunks "
                         "with exact halos (default: %(default)s)")
     parser.add_argument("--graph", choices=("auto", "overlap", "poscar"), default="auto",

@@ -12,18 +12,11 @@ import argparse
 import logging
 from typing import Optional, Sequence
 
-from deeph_tf.cli._common import add_common_arguments, run_command
+from deeph_tf.cli._common import add_common_arguments, positive_float, run_command
 
 logger = logging.getLogger("dtest")
 #: deeph_tf.infer.electronic.DEFAULT_BAND_WINDOW_EV, not imported: parsing stays light (tested equal).
 DEFAULT_BAND_WINDOW_EV = 2.0
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--k-path", metavar="FILE",
                         help="K_PATH file (DeepH-dock format) for every crystal's band errors and plot, besides the "
                         "grid (default: each structure folder's own K_PATH, if any)")
-    parser.add_argument("--band-window", type=_positive_float, default=DEFAULT_BAND_WINDOW_EV, metavar="EV",
+    parser.add_argument("--band-window", type=positive_float, default=DEFAULT_BAND_WINDOW_EV, metavar="EV",
                         help="compare bands whose DFT energy is within +-EV eV of the Fermi energy of info.json "
                         "(default: %(default)s)")
     parser.add_argument("--per-structure", action="store_true", help="print a row per structure")

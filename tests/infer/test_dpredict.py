@@ -244,3 +244,11 @@ def test_a_predicted_supercell_folds_the_predicted_and_dft_primitive_bands(predi
     np.testing.assert_allclose(bands_big, bands_pred, atol=1e-5)
     model_error = float(np.abs(bands_pred - bands_dft).max())
     assert float(np.abs(bands_big - bands_dft).max()) <= model_error + 1e-4
+
+
+def test_the_cli_default_edge_budget_is_the_workflows():
+    from deeph_tf.cli import dpredict
+    from deeph_tf.workflows.predict import DEFAULT_MAX_EDGES
+
+    assert dpredict.DEFAULT_MAX_EDGES == DEFAULT_MAX_EDGES
+    assert dpredict.build_parser().parse_args(["-m", "m", "-s", "s", "-o", "o"]).max_edges == DEFAULT_MAX_EDGES
