@@ -1,4 +1,4 @@
-"""Generate real periodic DFT datasets (displaced crystal supercells) in the DeepH format with CP2K.
+"""Generate real periodic DFT datasets (displaced crystal supercells, molecules in boxes) in the DeepH format with CP2K.
 
 Why CP2K (Debian's ``cp2k`` package, 2023.1) and not PySCF's periodic code: CP2K builds the
 Kohn-Sham and overlap matrices in real space, one matrix per cell image on its neighbour list,
@@ -25,6 +25,13 @@ Conventions (:mod:`.blocks`, :mod:`.cp2k_output`): CP2K's orbital order and real
 equal DeepH's (m = -l..l, p = y, z, x) with no permutation; CP2K's image R' counts from the
 atoms wrapped into the cell, DeepH's R = R' + n_i - n_j. Both are pinned by comparing S(R) with
 PySCF's analytic overlaps of the same basis (``--validate --check-overlap``).
+
+Molecules (``--material molecule:<G2 name>``, closed-shell ASE G2 molecules only, with
+``--supercell 1 1 1`` and ``--block-radius`` > 0): the molecule in a cubic box with no atom within
+``block_radius + 1`` A of a periodic image (:mod:`.materials`), CP2K at Gamma (1x1x1 mesh); every
+written block has R = 0, the folder has no K_PATH (deeph_tf reads it as a molecule), and the
+validation point is Gamma: ``--validate`` holds the occupied orbitals and the LUMO of the written
+blocks to CP2K's own. Folder ``<G2 name>-<k:06d>`` (e.g. ``CH4-000003``).
 
 Block radius: CP2K keeps every block above ``EPS_DEFAULT`` (14-15 A for the MOLOPT-SR bases at
 1e-12). ``--block-radius`` writes only pairs within a distance; the bands of the written blocks

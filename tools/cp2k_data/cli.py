@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"check a dataset (DIR or DIR/dft): bands of the written blocks vs CP2K's own at the "
                            f"validation k-points (within E_F +- {WINDOW_EV:g} eV, occupied, all), Hermiticity, "
                            f"partners, and overlaps vs PySCF (--check-overlap)")
-    p.add_argument("--material", default="hBN", help="crystal (default hBN)")
+    p.add_argument("--material", default="hBN",
+                   help="crystal, or molecule:<G2 name> (closed-shell, ase.collections.g2; in a cubic box at "
+                        "Gamma, needs --block-radius > 0 and --supercell 1 1 1) (default hBN)")
     p.add_argument("--supercell", type=int, nargs=3, default=(2, 2, 1), metavar=("N1", "N2", "N3"),
                    help="repetitions of the primitive cell (default 2 2 1)")
     p.add_argument("--n-structures", type=int, default=1, help="number of structures (default 1)")
@@ -69,6 +71,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "%.2e eV, occupied bands %.2e eV, all bands %.2e eV; Hermiticity %.1e eV%s",
                         s["n_structures"], WINDOW_EV, s["window_max"], s["occupied_max"], s["all_max"],
                         s["herm_max"], f"; |S - PySCF| {s['overlap_max']:.1e}" if "overlap_max" in s else "")
+            if "molecule_max" in s:
+                logger.info("molecules (Gamma): largest orbital-energy error over the occupied orbitals and the LUMO "
+                            "%.2e eV", s["molecule_max"])
             return 0
         settings = Settings(out=args.out, material=args.material, supercell=tuple(args.supercell), seed=args.seed,
                             sigma=args.sigma, basis=args.basis, potential=args.potential, xc=args.xc,

@@ -35,7 +35,7 @@ def cp2k_input(structure: Structure, settings: Settings, mesh: Sequence[int],
     """CP2K input text (positions and cell in Angstrom, cell vectors as rows A, B, C).
 
     ``path_points``: consecutive K_PATH corners, sampled with ``settings.band_points`` points per
-    segment; ``extra_points``: further k-points, each its own one-point set.
+    segment (none for a molecule); ``extra_points``: further k-points, each its own one-point set.
     """
     kinds = "\n".join(
         f"    &KIND {el}\n      BASIS_SET {settings.basis}\n      POTENTIAL {settings.potential}\n    &END KIND"
@@ -43,7 +43,8 @@ def cp2k_input(structure: Structure, settings: Settings, mesh: Sequence[int],
     coords = "\n".join(f"      {el} {x:.12f} {y:.12f} {z:.12f}" for el, (x, y, z) in
                        zip(structure.species, structure.positions))
     cell = "\n".join(f"      {name} {v[0]:.12f} {v[1]:.12f} {v[2]:.12f}" for name, v in zip("ABC", structure.lattice))
-    sets = [_kpoint_set(path_points, settings.band_points)] + [_kpoint_set([p], 0) for p in extra_points]
+    sets = ([_kpoint_set(path_points, settings.band_points)] if len(path_points) else []) \
+        + [_kpoint_set([p], 0) for p in extra_points]
     return f"""&GLOBAL
   PROJECT {PROJECT}
   RUN_TYPE ENERGY

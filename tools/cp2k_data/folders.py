@@ -1,7 +1,8 @@
-"""The files of one crystal folder: what a complete folder holds, writing it, checking a resumed one.
+"""The files of one structure folder: what a complete folder holds, writing it, checking a resumed one.
 
 A folder holds POSCAR (Cartesian, the displaced positions as given to CP2K), info.json (written
-last), hamiltonian.h5 (eV) and overlap.h5 with the same atom pairs, K_PATH (DeepH-dock format),
+last), hamiltonian.h5 (eV) and overlap.h5 with the same atom pairs, K_PATH (DeepH-dock format;
+crystals only: a molecule has no k-path, and deeph_tf reads folders without one),
 ``dft_bands.h5`` (CP2K's own band energies at the validation k-points, the reference of
 ``--validate``), ``cp2k.inp`` (the input that made it) and ``generator.json`` (settings, time,
 block counts, the conversion and block-radius errors measured at generation).
@@ -23,9 +24,11 @@ from .plan import Settings, Task, structure_of
 DFT_BANDS_FILE = "dft_bands.h5"
 #: Settings, timings and errors of the run.
 GENERATOR_FILE = "generator.json"
-#: Every file of a complete folder (info.json last: it marks completion inside the folder too).
+#: Every file of a complete crystal folder (info.json last: it marks completion inside the folder too).
 REQUIRED_FILES: Tuple[str, ...] = ("POSCAR", "hamiltonian.h5", "overlap.h5", "K_PATH", DFT_BANDS_FILE,
                                    "cp2k.inp", GENERATOR_FILE, "info.json")
+#: Every file of a complete molecule folder (no K_PATH).
+MOLECULE_REQUIRED_FILES: Tuple[str, ...] = tuple(f for f in REQUIRED_FILES if f != "K_PATH")
 #: Position tolerance (A) when checking that an existing structure belongs to this run.
 GEOMETRY_MATCH_TOL = 1e-8
 
@@ -61,25 +64,28 @@ def read_dft_bands(path: Path) -> Tuple[np.ndarray, np.ndarray, float]:
 def write_folder(folder: Path, species: Sequence[str], positions: np.ndarray, lattice: np.ndarray,
                  blocks: Dict, info: Dict, k_path: Sequence, k_path_points: int, bands: Tuple,
                  cp2k_input: str, generator: Dict) -> None:
-    """Write every file of :data:`REQUIRED_FILES` into ``folder`` (info.json last)."""
+    """Write every file of :data:`REQUIRED_FILES` into ``folder`` (info.json last); no K_PATH where
+    ``k_path`` is empty (a molecule)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_block_h5(folder / "hamiltonian.h5", blocks["hamiltonian"])
     write_block_h5(folder / "overlap.h5", blocks["overlap"])
     write_poscar(folder / "POSCAR", Poscar(lattice=lattice, species=list(species), positions=positions,
                                            comment=generator["comment"]))
-    write_k_path(folder / "K_PATH", k_path, k_path_points)
+    if len(k_path):
+        write_k_path(folder / "K_PATH", k_path, k_path_points)
     write_dft_bands(folder / DFT_BANDS_FILE, *bands)
     (folder / "cp2k.inp").write_text(cp2k_input)
     (folder / GENERATOR_FILE).write_text(json_text(generator) + "\n")
     write_info_json(folder / "info.json", info)
 
 
-def missing_files(folder: Path) -> List[str]:
-    return [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+def missing_files(folder: Path, periodic: bool = True) -> List[str]:
+    """The files of a complete folder (a crystal's if ``periodic``, else a molecule's) it lacks."""
+    return [f for f in (REQUIRED_FILES if periodic else MOLECULE_REQUIRED_FILES) if not (folder / f).is_file()]
 
 
-def is_complete(folder: Path) -> bool:
-    return folder.is_dir() and not missing_files(folder)
+def is_complete(folder: Path, periodic: bool = True) -> bool:
+    return folder.is_dir() and not missing_files(folder, periodic)
 
 
 def check_existing(folder: Path, task: Task, settings: Settings) -> None:

@@ -28,7 +28,7 @@ from .blocks import hamiltonian_scale, image_blocks, within_radius
 from .cp2k_input import BANDS_FILE, PROJECT, cp2k_input
 from .cp2k_output import basis_shells, cp2k_data_dir, read_run
 from .folders import check_existing, is_complete, missing_files, write_folder
-from .materials import band_path, k_mesh
+from .materials import band_path, is_molecule_name, k_mesh
 from .plan import Settings, Task, structure_of
 from .validate import band_errors, blocks_band_energies
 
@@ -54,6 +54,9 @@ def cp2k_command(settings: Settings) -> Sequence[str]:
 
 
 def _validation_points(structure, seed: int) -> Tuple[list, list]:
+    """(K_PATH corners, further k-points): a molecule has no path and one point, Gamma."""
+    if not any(structure.pbc):
+        return [], [np.zeros(3)]
     segments = band_path(structure)
     corners = [segments[0][1]] + [seg[3] for seg in segments]
     rng = np.random.default_rng(seed + 7919)
@@ -103,9 +106,10 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         for label, chosen in (("all_blocks", full), ("written_blocks", blocks)):
             e = blocks_band_energies(chosen["hamiltonian"], chosen["overlap"], offsets, run.band_k)
             errors[label] = band_errors(e, run.band_energies_eV, fermi, n_occ)
-        comment = (f"{settings.material} supercell={'x'.join(map(str, settings.supercell))} "
-                   f"seed={settings.seed + task.index} sigma={settings.sigma} {settings.basis_label} "
-                   f"(tools/make_cp2k_dataset.py)")
+        cell = (f"box={structure.lattice[0, 0]:g}A" if is_molecule_name(settings.material)
+                else f"supercell={'x'.join(map(str, settings.supercell))}")
+        comment = (f"{settings.material} {cell} seed={settings.seed + task.index} sigma={settings.sigma} "
+                   f"{settings.basis_label} (tools/make_cp2k_dataset.py)")
         generator = {"comment": comment, "settings": settings.provenance(), "k_mesh": list(mesh),
                      "cp2k_seconds": dft_seconds, "mpi_procs": settings.mpi_procs, "scf_steps": run.scf_steps,
                      "n_images": int(len(run.cells)), "n_blocks_cp2k": len(full["overlap"]),
@@ -147,14 +151,16 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
     dft_dir = settings.out / "dft"
     dft_dir.mkdir(parents=True, exist_ok=True)
     todo, skipped = [], []
+    periodic = not is_molecule_name(settings.material)
     for task in tasks:
         folder = dft_dir / task.name
-        if is_complete(folder):
+        if is_complete(folder, periodic):
             check_existing(folder, task, settings)
             skipped.append(task.name)
         else:
             if folder.exists():
-                logger.info("%s: incomplete (missing %s), regenerating", task.name, ", ".join(missing_files(folder)))
+                logger.info("%s: incomplete (missing %s), regenerating", task.name,
+                            ", ".join(missing_files(folder, periodic)))
             todo.append(task)
     if skipped:
         logger.info("skipping %d complete structures", len(skipped))

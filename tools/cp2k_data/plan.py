@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .materials import Structure, displaced_structure, material
+from .materials import Structure, displaced_structure, folder_stem, is_molecule_name, material
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,18 @@ class Task:
 
 
 def plan(settings: Settings, n_structures: int, start_index: int = 0) -> List[Task]:
-    """Structures ``start_index .. start_index + n_structures - 1``, named ``<material>-<k:06d>``."""
-    material(settings.material)  # fail early on an unknown name
+    """Structures ``start_index .. start_index + n_structures - 1``, named ``<material>-<k:06d>``
+    (a molecule ``molecule:<name>``: ``<name>-<k:06d>``, :func:`~.materials.folder_stem`)."""
+    material(settings.material)  # fail early on an unknown name (or an open-shell molecule)
     if n_structures < 0 or start_index < 0:
         raise ValueError("--n-structures and --start-index must be >= 0")
-    return [Task(k, f"{settings.material}-{k:06d}") for k in range(start_index, start_index + n_structures)]
+    if is_molecule_name(settings.material):
+        structure_of(Task(start_index, ""), settings)  # fail early on the supercell or block radius
+    stem = folder_stem(settings.material)
+    return [Task(k, f"{stem}-{k:06d}") for k in range(start_index, start_index + n_structures)]
 
 
 def structure_of(task: Task, settings: Settings) -> Structure:
-    """The displaced supercell of ``task`` (seed = settings.seed + task.index)."""
-    return displaced_structure(settings.material, settings.supercell, settings.sigma, settings.seed + task.index)
+    """The displaced supercell (or molecule in its box) of ``task`` (seed = settings.seed + task.index)."""
+    return displaced_structure(settings.material, settings.supercell, settings.sigma, settings.seed + task.index,
+                               settings.block_radius)

@@ -5,7 +5,9 @@ of the *written* hamiltonian.h5 / overlap.h5 (this project's own Bloch code,
 :mod:`deeph_tf.infer.electronic.bloch`) at the validation k-points (the K_PATH corners sampled
 ``band_points`` per segment, and random points on no SCF mesh) against CP2K's BAND_STRUCTURE
 energies there. Reported: the largest error over the bands within E_F +- 2 eV, over the
-occupied bands, and over all bands CP2K printed.
+occupied bands, and over all bands CP2K printed. A molecule (every block R = 0; its only
+validation point is Gamma, and E_F +- 2 eV often holds no level of a molecule with a gap) is also
+held to the limit over its occupied orbitals and the LUMO.
 
 ``--check-overlap N``: S(R) blocks of the first N structures against PySCF's analytic
 overlaps of the same Gaussian basis (``gth-<basis>``) at the written geometry, which pins the
@@ -101,8 +103,9 @@ def pyscf_overlap_error(structure, basis: str, n_pairs: int = 200) -> float:
 
 def validate(root: Path, check_overlap: int = 1, max_window_error: float = MAX_WINDOW_ERROR_EV) -> Dict[str, float]:
     """Check every structure under ``root`` (or ``root/dft``); AssertionError on a failed check
-    (a band error within the window above ``max_window_error`` eV, Hermiticity above 1e-6 eV,
-    missing partners, overlaps off PySCF's by more than 1e-6).
+    (a band error within the window above ``max_window_error`` eV, for a molecule also over the
+    occupied orbitals and the LUMO; Hermiticity above 1e-6 eV, missing partners, overlaps off
+    PySCF's by more than 1e-6).
 
     Returns:
         the largest errors over the dataset: ``window_max``, ``occupied_max``, ``all_max`` (eV),
@@ -128,15 +131,27 @@ def validate(root: Path, check_overlap: int = 1, max_window_error: float = MAX_W
         n_occ = int(structure.info["occupation"]) // 2
         errors = band_errors(energies, reference, fermi, n_occ)
         errors["herm_max"] = max(h.max_hermiticity_deviation(), s.max_hermiticity_deviation())
-        logger.info("%s: band error within E_F +- %g eV %.2e eV (%d entries), occupied %.2e, all %.2e; "
+        molecule = not np.any(h.atom_pairs[:, :3])
+        if molecule:  # occupied orbitals and the LUMO at Gamma
+            n_check = min(n_occ + 1, reference.shape[1])
+            errors["molecule_max"] = float(np.abs(energies[:, :n_check] - reference[:, :n_check]).max())
+        logger.info("%s: band error within E_F +- %g eV %.2e eV (%d entries), occupied %.2e, all %.2e%s; "
                     "Hermiticity %.1e", structure.name, WINDOW_EV, errors["window_max"], errors["window_n"],
-                    errors["occupied_max"], errors["all_max"], errors["herm_max"])
+                    errors["occupied_max"], errors["all_max"],
+                    f" (molecule at Gamma, occupied + LUMO {errors['molecule_max']:.2e})" if molecule else "",
+                    errors["herm_max"])
         if errors["window_max"] > max_window_error or errors["herm_max"] > 1e-6:
             raise AssertionError(f"{structure.path}: band error within E_F +- {WINDOW_EV:g} eV "
                                  f"{errors['window_max']:.2e} eV (limit {max_window_error:.1e}) or Hermiticity "
                                  f"{errors['herm_max']:.1e} eV: the blocks do not reproduce CP2K's bands")
+        if molecule and errors["molecule_max"] > max_window_error:
+            raise AssertionError(f"{structure.path}: orbital-energy error (occupied + LUMO, Gamma) "
+                                 f"{errors['molecule_max']:.2e} eV (limit {max_window_error:.1e}): the blocks "
+                                 f"do not reproduce CP2K's molecular orbitals")
         for key in ("window_max", "occupied_max", "all_max", "herm_max"):
             summary[key] = max(summary[key], errors[key])
+        if molecule:
+            summary["molecule_max"] = max(summary.get("molecule_max", 0.0), errors["molecule_max"])
         if n < check_overlap:
             basis = json.loads((structure.path / GENERATOR_FILE).read_text())["settings"]["basis"]
             err = pyscf_overlap_error(structure, basis)
