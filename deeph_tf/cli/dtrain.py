@@ -1,4 +1,4 @@
-"""``dtrain INPUT.json [-r CKPT | -i CKPT | -f FROZEN] [-o out.json]``: train a model (DeePMD style)."""
+"""``dtrain INPUT.json [-r CKPT | -i CKPT | -f FROZEN | -t MODEL] [-o out.json]``: train or fine-tune a model (DeePMD style)."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("-i", "--init-model", metavar="CKPT", help="initialize weights from a checkpoint, step 0")
     start.add_argument(
         "-f", "--init-frz-model", metavar="FROZEN", help="initialize weights from a frozen model, step 0"
+    )
+    start.add_argument(
+        "-t", "--finetune", metavar="MODEL",
+        help="fine-tune a pretrained model (frozen model or checkpoint: -f or -i by its kind) onto the input's data; "
+             "the data may lack some of its elements or add new ones (DeePMD's --finetune)",
     )
     parser.add_argument(
         "-o", "--output", default="out.json", help="where to write the normalized input (default: %(default)s)"
@@ -52,7 +57,12 @@ def _run(args: argparse.Namespace) -> int:
                           prefix=f"[rank {workers.rank}/{workers.size}] ")
     from deeph_tf.workflows.dtrain import run_dtrain
 
-    result = run_dtrain(config, restart=args.restart, init_model=args.init_model, init_frz_model=args.init_frz_model,
+    init_model, init_frz_model = args.init_model, args.init_frz_model
+    if args.finetune:
+        from deeph_tf.artifacts.frozen import is_frozen_model
+
+        init_frz_model, init_model = (args.finetune, None) if is_frozen_model(args.finetune) else (None, args.finetune)
+    result = run_dtrain(config, restart=args.restart, init_model=init_model, init_frz_model=init_frz_model,
                         output=args.output, workers=workers)
     if workers.is_root:
         logger.info("latest checkpoint: %s; best: %s; learning curve: %s", result.latest_checkpoint,

@@ -261,12 +261,15 @@ def layout_from_structures(
     structures: Iterable[StructureFolder],
     common_orbital_types=None,
     elements: Optional[Sequence[str]] = None,
+    base: Optional[OrbitalLayout] = None,
 ) -> OrbitalLayout:
-    """The common orbital layout of a set of structure folders (reads info.json only)."""
+    """The common orbital layout of a set of structure folders (reads info.json only), extending
+    ``base`` (a starting model's layout) if given (see :meth:`OrbitalLayout.from_orbital_maps`)."""
     return OrbitalLayout.from_orbital_maps(
         ((str(s.path / "info.json"), s.elements_orbital_map) for s in structures),
         common_orbital_types=common_orbital_types,
         elements=elements,
+        base=base,
     )
 
 

@@ -8,6 +8,7 @@ common layout's k-th slot of that l. Blocks of atom pairs become [n_c, n_c] arra
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class OrbitalLayout:
         maps: Iterable[Tuple[str, Mapping[str, Sequence[int]]]],
         common_orbital_types: Union[None, str, Sequence[int]] = None,
         elements: Optional[Sequence[str]] = None,
+        base: Optional["OrbitalLayout"] = None,
+        base_source: str = "the starting model",
     ) -> "OrbitalLayout":
         """Merge ``(source, elements_orbital_map)`` pairs, e.g. one per structure folder.
 
@@ -64,11 +67,17 @@ class OrbitalLayout:
             maps: (source name for error messages, elements_orbital_map) pairs.
             common_orbital_types: force a common layout (it must cover every element).
             elements: force the element list (it must include every element seen).
+            base: a layout to extend (fine-tuning: the model's). Its elements are kept even
+                where the data lack them, its shells must match the data's, and the result's
+                common layout is at least its common layout.
+            base_source: how ``base`` is named in error messages.
         Raises:
             ValueError: an element with different shells in two sources, or a forced
                 layout/element list that does not cover the data; the message names both.
         """
         seen: Dict[str, Tuple[Tuple[int, ...], str]] = {}
+        if base is not None:
+            maps = itertools.chain([(base_source, dict(base.element_shells))], maps)
         for source, orbital_map in maps:
             for element, shells in orbital_map.items():
                 shells = tuple(int(l) for l in shells)
@@ -86,7 +95,10 @@ class OrbitalLayout:
             if unknown:
                 raise ValueError(f"no orbital basis known for configured elements {unknown}")
         element_shells = tuple(sorted(((e, s) for e, (s, _) in seen.items()), key=lambda item: atomic_number(item[0])))
-        layout = cls(element_shells=element_shells, common_shells=cls._common_from(dict(element_shells)))
+        derived = dict(element_shells)
+        if base is not None:  # the base's common layout may be wider than its elements need
+            derived = dict(derived, **{"(base common layout)": base.common_shells})
+        layout = cls(element_shells=element_shells, common_shells=cls._common_from(derived))
         if common_orbital_types is not None:
             forced = parse_orbital_types(common_orbital_types)
             forced_layout = cls(element_shells=element_shells, common_shells=forced)

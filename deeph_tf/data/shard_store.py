@@ -65,6 +65,9 @@ class GraphBuildOptions:
     elements: Optional[Tuple[str, ...]] = None
     data_dir_depth: Optional[int] = 0
     split: Optional[Mapping] = None
+    #: A starting model's layout (``OrbitalLayout.to_dict()``) the data's layout extends (not
+    #: an input key: ``dtrain -i/-f/-r/--finetune`` sets it).
+    base_layout: Optional[Mapping] = None
 
     @classmethod
     def from_config(cls, dataset: Mapping) -> "GraphBuildOptions":

@@ -8,12 +8,13 @@ and format version. Structures are turned into graphs in worker processes (no Te
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from contextlib import contextmanager
 from operator import add
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from deeph_tf._version import __version__
 from deeph_tf.data import keys
@@ -129,6 +130,7 @@ def build_graph_sets(
         (s for items in loaded.values() for _, _, s in items),
         common_orbital_types=options.common_orbital_types,
         elements=options.elements,
+        base=None if options.base_layout is None else OrbitalLayout.from_dict(options.base_layout),
     )
 
     # 2. Subsets and the split.
@@ -216,10 +218,12 @@ def _make_index(plans: Sequence[ShardPlan], layout: OrbitalLayout, options: Grap
 
 
 def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Optional[int] = None,
-                      train_only: Sequence[Tuple[object, Optional[str]]] = ()) -> dict:
+                      train_only: Sequence[Tuple[object, Optional[str]]] = (),
+                      base_layout: Optional[Mapping] = None) -> dict:
     """Build the shards of a normalized input (``dgraph``, ``dtrain``); returns the index.
 
     ``train_only``: extra (systems, fmt) used for training only (distillation labels).
+    ``base_layout``: a starting model's layout dict, which the data's layout extends.
     Force-field inputs (model.target "energy_force") get :mod:`deeph_tf.data.ff_graphs` sets.
     """
     training = config["training"]
@@ -238,10 +242,13 @@ def build_from_config(config: dict, graph_dir: Optional[str] = None, workers: Op
             validation_fmt=validation.get("fmt") if validation else None,
             train_only=train_only,
         )
+    options = GraphBuildOptions.from_config(dataset)
+    if base_layout is not None:
+        options = dataclasses.replace(options, base_layout=dict(base_layout))
     return build_graph_sets(
         training["training_data"]["systems"],
         graph_dir or dataset["graph_dir"],
-        GraphBuildOptions.from_config(dataset),
+        options,
         validation_systems=validation["systems"] if validation else None,
         train_only=[systems for systems, _ in train_only],
     )

@@ -7,18 +7,20 @@ See :mod:`deeph_tf.train.trainer` for the semantics of ``restart``, ``init_model
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from deeph_tf.artifacts.checkpoint import Checkpoint, read_checkpoint, resolve_checkpoint
 from deeph_tf.artifacts.loader import CHECKPOINT, FROZEN, load_model, model_from_checkpoint
 from deeph_tf.data import keys
 from deeph_tf.data.layout import OrbitalLayout
+from deeph_tf.elements import atomic_number
 from deeph_tf.data.pipeline import GraphSet
 from deeph_tf.data.shards import build_from_config
 from deeph_tf.model.builder import build_energy_model, build_model, is_energy_config
 from deeph_tf.model.network import model_inputs
 from deeph_tf.model.statistics import compute_statistics
+from deeph_tf.model.transfer import check_extension, extend_model
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ class StartingModel:
     layout: Dict[str, Any]
     #: The whole checkpoint of a restart (optimizer state, schedule, step); None otherwise.
     checkpoint: Optional[Checkpoint] = None
+    #: The starting model's own training-data summary (empty for models saved before it existed).
+    data_summary: Dict[str, Any] = field(default_factory=dict)
+    kind: str = "checkpoint"
+    step: int = 0
 
 
 def starting_model(restart, init_model, init_frz_model) -> Optional[StartingModel]:
@@ -40,29 +46,53 @@ def starting_model(restart, init_model, init_frz_model) -> Optional[StartingMode
     if restart:
         path = resolve_checkpoint(restart)
         ckpt = read_checkpoint(path)
-        return StartingModel(str(path), model_from_checkpoint(ckpt), ckpt.model_config, ckpt.layout, ckpt)
+        return StartingModel(str(path), model_from_checkpoint(ckpt), ckpt.model_config, ckpt.layout, ckpt,
+                             data_summary=ckpt.extra.get("training_data") or {}, step=ckpt.step)
     if init_model or init_frz_model:
         model, metadata = load_model(init_model or init_frz_model, kind=CHECKPOINT if init_model else FROZEN)
-        return StartingModel(metadata["source"], model, metadata["model_config"], metadata["layout"])
+        return StartingModel(metadata["source"], model, metadata["model_config"], metadata["layout"],
+                             data_summary=metadata.get("training_data") or {}, kind=metadata["kind"],
+                             step=int(metadata.get("step") or 0))
     return None
 
 
+def training_data_summary(config: dict, index: dict, start: Optional[StartingModel]) -> Dict[str, Any]:
+    """What a run trains on, for its checkpoints: the systems, the structures/atoms/edges of each
+    subset, the elements, and the chain of models it started from (pretraining first)."""
+    training = config["training"]
+    lineage = list(start.data_summary.get("lineage", [])) if start is not None else []
+    if start is not None and start.checkpoint is None:  # -i/-f/--finetune: a new stage
+        lineage.append({"model": start.source, "kind": start.kind, "step": start.step,
+                        "systems": start.data_summary.get("systems"),
+                        "elements": start.data_summary.get("elements")})
+    return {
+        "systems": training["training_data"]["systems"],
+        "validation_systems": (training.get("validation_data") or {}).get("systems"),
+        "subsets": {name: subset.get("counts", {}) for name, subset in index["subsets"].items()},
+        "elements": list(index.get("layout", {}).get("elements_orbital_map", {}) or index.get("elements", [])),
+        "graph_fingerprint": index.get("fingerprint"),
+        "lineage": lineage,
+    }
+
+
 def lock_layout(config: dict, layout: Dict[str, Any], source: str) -> None:
-    """Build the new data's graphs in the layout of the model we start from."""
+    """Build the new data's graphs in (an extension of) the layout of the model we start from.
+
+    Hamiltonian-type models: the graphs' layout is the union of the model's and the data's
+    (:func:`prepare_graphs` passes the model's layout on), so data with a subset of the model's
+    elements, or with new ones, fit; a configured ``training.dataset.elements`` list is
+    extended by the model's. Force fields keep the model's element list.
+    """
     model_layout = OrbitalLayout.from_dict(layout)
     dataset = config["training"]["dataset"]
+    given = dataset.get("elements")
     if config["model"]["target"] == "energy_force":
-        given = dataset.get("elements")
         if given is not None and list(given) != list(model_layout.elements):
             raise ValueError(f"training.dataset.elements is {given}, but the model from {source} has {list(model_layout.elements)}")
         dataset["elements"] = list(model_layout.elements)
         return
-    for key, value in (("elements", list(model_layout.elements)), ("common_orbital_types", model_layout.common_orbital_types)):
-        given = dataset.get(key)
-        if given is None:
-            dataset[key] = value
-        elif key == "elements" and list(given) != value:
-            raise ValueError(f"training.dataset.elements is {given}, but the model from {source} has {value}")
+    if given is not None:
+        dataset["elements"] = sorted(set(given) | set(model_layout.elements), key=atomic_number)
 
 
 def prepare_graphs(config: dict, workers, start: Optional[StartingModel],
@@ -70,18 +100,22 @@ def prepare_graphs(config: dict, workers, start: Optional[StartingModel],
     """(graph set, index) of the input's data plus ``train_only`` systems (built by rank 0),
     checked against the model target and the starting model."""
     training = config["training"]
-    index = build_from_config(config, train_only=list(train_only)) if workers.is_root else None
+    energy_force = config["model"]["target"] == "energy_force"
+    base_layout = start.layout if start is not None and not energy_force else None
+    index = (build_from_config(config, train_only=list(train_only), base_layout=base_layout)
+             if workers.is_root else None)
     workers.barrier()
     graph_set = GraphSet(training["dataset"]["graph_dir"])
     if index is None:
         index = graph_set.index
     if start is not None and graph_set.layout.to_dict() != start.layout:
-        raise ValueError(f"the graphs in {graph_set.graph_dir} have the layout {graph_set.layout.to_dict()}, "
-                         f"the model from {start.source} needs {start.layout}")
+        added = check_extension(OrbitalLayout.from_dict(start.layout), graph_set.layout, start.source)
+        if start.checkpoint is not None:
+            raise ValueError(f"the new data add the element(s) {added} to the model from {start.source}: a restart (-r) "
+                             "continues the same model and optimizer; use -i, -f or --finetune to fine-tune onto new elements")
     if not index["subsets"]["train"]["counts"]["structures"]:
         raise ValueError("no training structures (check training.training_data.systems and training.dataset.split)")
     operator = config["model"]["target"]
-    energy_force = operator == "energy_force"
     if energy_force != keys.is_energy_force(graph_set.operators):
         raise ValueError(f"model.target is {operator!r} but the graphs in {graph_set.graph_dir} are "
                          f"{'force-field' if not energy_force else 'block'} graphs; use another training.dataset.graph_dir")
@@ -97,6 +131,15 @@ def prepare_graphs(config: dict, workers, start: Optional[StartingModel],
 def has_subset(index: dict, subset: str) -> bool:
     """Whether the index's ``subset`` holds any structure."""
     return index["subsets"].get(subset, {}).get("counts", {}).get("structures", 0) > 0
+
+
+def starting_weights(start: StartingModel, config: dict, graph_set: GraphSet):
+    """The starting model, extended onto the graphs' new elements if they have any
+    (:func:`deeph_tf.model.transfer.extend_model`)."""
+    if graph_set.layout.to_dict() == start.layout:
+        return start.model
+    statistics = compute_statistics(graph_set, operator=config["model"]["target"])
+    return extend_model(start.model, OrbitalLayout.from_dict(start.layout), graph_set.layout, statistics, start.source)
 
 
 def new_model(config: dict, graph_set: GraphSet, index: dict, first_batch: dict):

@@ -44,7 +44,8 @@ from deeph_tf.train.optimizers import build_optimizer
 from deeph_tf.train.run_report import write_run_report
 from deeph_tf.train.schedules import build_schedule
 from deeph_tf.train.start import (batch_iterators, has_subset, lock_layout, mix_extra_systems, new_model,
-                                  prepare_graphs, starting_model)
+                                  prepare_graphs, starting_model, starting_weights,
+                                  training_data_summary)
 from deeph_tf.train.step import CompiledSteps
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def train(
         mix_extra_systems(training["training_data"], graph_set, len(extra_train_systems), input_share)
     train_iter, valid_iter, numb_btch = batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
     first_batch = next(train_iter)
-    model = new_model(config, graph_set, index, first_batch) if start is None else start.model
+    model = new_model(config, graph_set, index, first_batch) if start is None else starting_weights(start, config, graph_set)
     workers.broadcast_variables(model.weights)
     n_params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     logger.info("model: %d trainable parameters, %s precision, target %s", n_params, config["model"]["precision"],
@@ -128,7 +129,7 @@ def train(
     state = TrainingState(config=config, model=model, workers=workers, graph_set=graph_set, seed=seed,
                           start_step=start_step, restarted=resumed is not None, train_iter=train_iter,
                           valid_iter=valid_iter, numb_btch=numb_btch, has_validation=has_validation,
-                          **_optimization(config, model, index, workers, start_step, resumed, start))
+                          data_summary=training_data_summary(config, index, start), **_optimization(config, model, index, workers, start_step, resumed, start))
     counts = index["subsets"]
     loop = run_steps(state, first_batch, counts["train"]["counts"]["structures"],
                      counts.get("validate", {}).get("counts", {}).get("structures", 0))
