@@ -169,7 +169,7 @@ def freeze_model(model, layout: Mapping, metadata: Mapping[str, Any], output: Pa
         raise FileExistsError(f"{output}: exists and is not a frozen model; refusing to replace it")
     meta = dict(metadata)
     meta.update(version=__version__, dtype=model_float_dtype(model).name, model_config=model.get_config(),
-                layout=dict(layout),
+                layout=dict(layout), parameters=int(sum(int(np.prod(v.shape)) for v in model.weights)),
                 signature={"name": SIGNATURE, "inputs": list(ENERGY_INPUT_NAMES if is_energy_model(model) else INPUT_NAMES),
                            "outputs": list(ENERGY_OUTPUT_NAMES) if is_energy_model(model) else ["node_blocks", "edge_blocks"]})
     module = tf.Module(name="deeph_tf_frozen_model")

@@ -62,6 +62,7 @@ def load_model(path: PathLike, kind: Optional[str] = None) -> Tuple[Any, Dict[st
         return model, metadata
     checkpoint = read_checkpoint(resolve_checkpoint(path))
     metadata = {"kind": CHECKPOINT, "source": str(checkpoint.path), "input": checkpoint.input, "step": checkpoint.step,
+                "training_data": checkpoint.extra.get("training_data") or {},
                 "version": checkpoint.version, "layout": checkpoint.layout, "model_config": checkpoint.model_config}
     return model_from_checkpoint(checkpoint), metadata
 
@@ -73,7 +74,7 @@ def freeze_checkpoint(spec: PathLike, output: PathLike, best: bool = False) -> P
         path = best_checkpoint(path.parent)
     checkpoint = read_checkpoint(path)
     metadata = {"input": checkpoint.input, "step": checkpoint.step, "checkpoint": str(path),
-                "trained_with": checkpoint.version,
+                "trained_with": checkpoint.version, "training_data": checkpoint.extra.get("training_data") or {},
                 "target": checkpoint.input.get("model", {}).get("target", "hamiltonian")}
     logger.info("freezing %s (step %d)", path, checkpoint.step)
     return freeze_model(model_from_checkpoint(checkpoint), checkpoint.layout, metadata, output)

@@ -1,4 +1,5 @@
-"""``dinspect PATH``: summarize a DeepH dataset (a dft/ folder) or a graph folder (index.json)."""
+"""``dinspect PATH``: summarize a DeepH dataset (a dft/ folder), a graph folder (index.json) or a
+saved model (frozen model or checkpoint: elements, orbitals, cutoffs, architecture, training data)."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dinspect",
         description="Print structures, elements, orbital layout, output irreps, entry counts and edge "
-        "statistics of a dft/ folder or of a graph folder built by dgraph.",
+        "statistics of a dft/ folder or of a graph folder built by dgraph; or what a saved model (frozen "
+        "model or checkpoint) covers: elements and orbitals, cutoffs, architecture, parameters, training data.",
     )
-    parser.add_argument("path", help="a dft/ or inputs/ folder, any folder of structures, or a graph folder")
+    parser.add_argument("path", help="a dft/ or inputs/ folder, any folder of structures, a graph folder, "
+                        "a frozen model, or a checkpoint (file, prefix or folder)")
     parser.add_argument("--data-dir-depth", type=int, default=0, help="depth of structures below dft/ (default: 0)")
     parser.add_argument("--per-structure", action="store_true", help="also list atoms, edges and entries per structure")
+    parser.add_argument("--json", action="store_true", help="a model: print its description as JSON")
     add_common_arguments(parser)
     return parser
 
@@ -26,9 +30,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from deeph_tf.data.inspect import summarize_dft, summarize_index
+    from deeph_tf.artifacts.describe import describe_model, is_saved_model
 
     path = Path(args.path)
+    if is_saved_model(path):
+        description = describe_model(path)
+        if args.json:
+            import json
+
+            print(json.dumps(description.to_dict(), indent=1))
+        else:
+            print(description.format())
+        return 0
+    from deeph_tf.data.inspect import summarize_dft, summarize_index
+
     if (path / "index.json").is_file():
         summary = summarize_index(path)
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -46,13 +46,17 @@ class TrainingState:
     numb_btch: int
     has_validation: bool
     best_loss: float = math.inf
+    #: What the model was trained on (:func:`deeph_tf.train.start.training_data_summary`), kept
+    #: in every checkpoint (``extra["training_data"]``) and frozen model for ``dinspect``.
+    data_summary: dict = field(default_factory=dict)
 
     def checkpoint(self, step: int) -> Checkpoint:
         """The checkpoint of the current weights, optimizer and schedule at ``step``."""
         return Checkpoint(
             step=step, model_config=self.model.get_config(), layout=self.graph_set.layout.to_dict(),
             model_weights=variable_values(self.model.weights), optimizer_variables=variable_values(self.optimizer.variables),
-            input=self.config, schedule=self.schedule.state_dict(), extra={"best_loss": self.best_loss, "seed": self.seed},
+            input=self.config, schedule=self.schedule.state_dict(), extra={"best_loss": self.best_loss, "seed": self.seed,
+                                                                      "training_data": self.data_summary},
         )
 
     def evaluate(self, batch_iter, n_batches: int) -> Dict[str, float]:
