@@ -1,9 +1,11 @@
 """Block graph sets: DeepH structure folders -> TFRecord shards of graphs with blocks and masks.
 
 The folder layout, reuse, atomicity and bad-structure guarantees are those of
-:mod:`deeph_tf.data.shard_store`. A shard's fingerprint covers its structure ids, the sizes and
-modification times of their files, the orbital layout, operators, dtype, Hermiticity tolerance
-and format version. Structures are turned into graphs in worker processes (no TensorFlow there).
+:mod:`deeph_tf.data.shard_store`. A shard's fingerprint covers its structure ids, the content
+(SHA-256) of their files (:mod:`deeph_tf.data.content_hash`: no paths, sizes or times, so a
+copied folder is reused), the orbital layout, operators, dtype, Hermiticity tolerance and
+format version. Without the raw data, a graph folder is trained from as it is
+(:mod:`deeph_tf.data.graph_options`). Structures are turned into graphs in worker processes (no TensorFlow there).
 :func:`build_from_config` builds either kind of graph set from a normalized input.
 """
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from deeph_tf._version import __version__
 from deeph_tf.data import keys
+from deeph_tf.data.content_hash import SourceHashes
 from deeph_tf.data.discovery import System, discover_systems
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.ff_graphs import build_force_field_sets, cutoff_from_config
 from deeph_tf.data.graph import build_graph, graph_entry_counts, layout_from_structures
+from deeph_tf.data.graph_options import graphs_without_sources, recorded_options, sources_missing
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.records import encode_example
 from deeph_tf.data.shard_store import (BLOCK_FORMAT, BadStructures, GraphBuildError, GraphBuildOptions,
@@ -37,16 +41,9 @@ FORMAT = BLOCK_FORMAT
 BLOCK_SHARDS = ShardKind(statistics={"entries_total": (0, add), "entries_masked": (0, add)})
 
 
-def _file_stamps(folder: Path, operators: Sequence[str]) -> List[list]:
-    names = ["info.json", "POSCAR"] + [f"{op}.h5" for op in operators]
-    stamps = []
-    for name in names:
-        try:
-            stat = (folder / name).stat()
-            stamps.append([name, stat.st_size, stat.st_mtime_ns])
-        except OSError:
-            stamps.append([name, None, None])
-    return stamps
+def _source_names(operators: Sequence[str]) -> List[str]:
+    """The files of a structure folder a graph is made from."""
+    return ["info.json", "POSCAR"] + [f"{op}.h5" for op in operators]
 
 
 # --- worker side (no TensorFlow) ----------------------------------------------------------------
@@ -106,6 +103,9 @@ def build_graph_sets(
     Raises:
         GraphBuildError: a bad structure under the "fail" policy (nothing on disk changes).
     """
+    if sources_missing(training_systems) and (validation_systems is None or sources_missing(validation_systems)) \
+            and not train_only:
+        return graphs_without_sources(graph_dir, options, training_systems)
     train = discover_systems(training_systems, options.data_dir_depth)
     validation = discover_systems(validation_systems, options.data_dir_depth) if validation_systems else []
     extra = [s for systems in train_only for s in discover_systems(systems, options.data_dir_depth)]
@@ -158,16 +158,20 @@ def build_graph_sets(
         "hermiticity_tolerance": options.hermiticity_tolerance,
     }
 
+    hashes, names = SourceHashes(Path(graph_dir)), _source_names(options.operators)
+
     def shard_fingerprint(chunk: List[Tuple[str, str]]) -> str:
-        return fingerprint(dict(common, structures=[[sid, _file_stamps(Path(f), options.operators)] for sid, f in chunk]))
+        return fingerprint(dict(common, structures=[[sid, hashes.structure(Path(f), names)] for sid, f in chunk]))
 
     plans = plan_shards(subsets, options.structures_per_shard, shard_fingerprint)
 
     def summarize(built: Sequence[ShardPlan]) -> Tuple[dict, dict]:
         return _make_index(built, layout, options, split, bad.listed(built), train + validation), split
 
-    return write_graph_set(graph_dir, plans, BLOCK_SHARDS, lambda to_build: _graph_records(to_build, layout, options),
-                           bad, summarize)
+    index = write_graph_set(graph_dir, plans, BLOCK_SHARDS, lambda to_build: _graph_records(to_build, layout, options),
+                            bad, summarize)
+    hashes.save()  # after success only: a failed build changes nothing in the folder
+    return index
 
 
 @contextmanager
@@ -207,6 +211,7 @@ def _make_index(plans: Sequence[ShardPlan], layout: OrbitalLayout, options: Grap
         "operators": list(options.operators),
         "targets": list(options.targets),
         "hermiticity_tolerance": options.hermiticity_tolerance,
+        "build_options": recorded_options(options),
         "layout": layout.to_dict(),
         "output_irreps": str(layout.output_irreps),
         "systems": [{"index": s.index, "root": str(s.root), "structures": len(s.structures)} for s in systems],

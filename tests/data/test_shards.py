@@ -42,7 +42,14 @@ def test_incremental_rebuild_touches_only_changed_shards(water_dataset, tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in (graph_dir / "shards").iterdir()} == mtimes
 
     h5 = water_dataset / "w05" / "hamiltonian.h5"
-    os.utime(h5, ns=(h5.stat().st_atime_ns, h5.stat().st_mtime_ns + 10**9))
+    os.utime(h5, ns=(h5.stat().st_atime_ns, h5.stat().st_mtime_ns + 10**9))  # a new time alone changes nothing
+    touched = build_graph_sets(water_dataset, graph_dir, options)
+    assert touched["fingerprint"] == first["fingerprint"]
+    assert {p.name: p.stat().st_mtime_ns for p in (graph_dir / "shards").iterdir()} == mtimes
+    with h5py.File(h5, "r+") as f:  # new content does
+        entries = f["entries"][()]
+        entries[0] += 1e-6
+        f["entries"][...] = entries
     third = build_graph_sets(water_dataset, graph_dir, options)
     files_after = {s["file"] for s in third["subsets"]["train"]["shards"]}
     assert len(files_before - files_after) == 1 and len(files_after - files_before) == 1
