@@ -114,6 +114,9 @@ COMMON = dict(sigma=0.05, basis="SZV-MOLOPT-SR-GTH", potential="GTH-PBE", xc="PB
 #: --quick: the smallest pretraining molecules, the cheapest crystals, two held-out molecules.
 QUICK_MOLECULES, QUICK_CRYSTALS, QUICK_HELDOUT = 4, ("Si", "SiC"), 2
 QUICK_CRYSTAL_SUPERCELL = (1, 1, 1)
+#: Retries of a failed CP2K run (CP2K 2023.1 once aborted with SIGABRT on a structure that then ran
+#: fine twice: transient, probably memory pressure from other work on the machine).
+RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -334,11 +337,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for n, job in enumerate(todo, 1):
         settings = settings_of(job.entry, args.out, args.mpi_procs)
         task = plan(settings, 1, job.index)[0]
-        try:
-            summary = generate([task], settings)
-        except ValueError as exc:  # e.g. an existing folder made with other settings
-            summary = {"failed": {task.name: str(exc)}, "seconds": {}, "skipped": [], "computed": []}
         where = f"{job.entry.split}/{task.name}"
+        for attempt in range(1 + RETRIES):
+            try:
+                summary = generate([task], settings)
+            except ValueError as exc:  # e.g. an existing folder made with other settings: no retry
+                summary = {"failed": {task.name: str(exc)}, "seconds": {}, "skipped": [], "computed": []}
+                break
+            if not summary["failed"] or attempt == RETRIES:
+                break
+            logger.warning("[%d/%d] %s failed (attempt %d of %d), retrying", n, len(todo), where, attempt + 1,
+                           1 + RETRIES)
         if summary["failed"]:
             failed.append(where)
             logger.error("[%d/%d] %s FAILED: %s", n, len(todo), where, summary["failed"][task.name])

@@ -214,3 +214,23 @@ def test_real_cp2k_molecule_run_validates_and_resumes(tmp_path, monkeypatch, cap
     assert "skipping 1 complete structures" in caplog.text
     counts = Counter(structure.poscar.species)
     assert counts == {"H": 1, "F": 1} and structure.info["occupation"] == 8
+
+
+def test_a_failed_structure_is_retried(tmp_path, monkeypatch, caplog):
+    calls = []
+
+    def flaky(tasks, settings, workers=1):
+        calls.append(tasks[0].name)
+        name = tasks[0].name
+        if calls.count(name) == 1:
+            return {"computed": [], "skipped": [], "failed": {name: "RuntimeError: CP2K exited with -6"},
+                    "seconds": {name: 1.0}}
+        return {"computed": [name], "skipped": [], "failed": {}, "seconds": {name: 2.0}}
+
+    monkeypatch.setattr(uni, "generate", flaky)
+    caplog.set_level("INFO")
+    assert uni.main(["--out", str(tmp_path), "--quick", "--only", "heldout"]) == 0
+    assert len(calls) == 2 * uni.QUICK_HELDOUT and "retrying" in caplog.text
+    monkeypatch.setattr(uni, "generate", lambda tasks, settings, workers=1: {
+        "computed": [], "skipped": [], "failed": {tasks[0].name: "boom"}, "seconds": {tasks[0].name: 1.0}})
+    assert uni.main(["--out", str(tmp_path), "--quick", "--only", "heldout"]) == 1
