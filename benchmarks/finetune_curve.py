@@ -1,0 +1,188 @@
+"""Fine-tuning a pretrained (universal) model vs training from scratch, at equal step budgets.
+
+For every budget B (``--budgets``), two runs of the same input (``--input``, e.g. the
+graphene demo's): from scratch, and ``dtrain --finetune PRETRAINED``; each run has its own
+learning-rate schedule over its B steps (a budget, as "fine-tuned for 10% of the steps").
+Every run is then scored by ``dtest`` on the input's test split, as is the pretrained model
+itself (one-shot). Runs are resumable (a finished run's ``test.summary.json`` is reused).
+
+Writes ``benchmarks/results/NAME.json`` (per run: steps, epochs, wall seconds, H MAE raw and
+gauge-corrected, band / orbital-energy errors) and ``NAME.png`` (error vs steps, both curves,
+one-shot and the largest from-scratch budget as lines), and prints a table.
+
+Usage::
+
+    python benchmarks/finetune_curve.py --pretrained examples/universal/pretrain/frozen_model \\
+        --input examples/graphene/input.json --budgets 16 48 160 360 1000 3600 --name finetune_graphene
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+logger = logging.getLogger("finetune_curve")
+
+
+def run_input(base: dict, base_dir: Path, steps: int, graph_dir: Path) -> dict:
+    """The input of one budget: ``base`` with absolute data paths, ``steps`` steps, checkpoint at the end."""
+    config = json.loads(json.dumps(base))
+    training = config["training"]
+    systems = training["training_data"]["systems"]
+    training["training_data"]["systems"] = ([str((base_dir / s).resolve()) for s in systems]
+                                            if isinstance(systems, list) else str((base_dir / systems).resolve()))
+    split = training.get("dataset", {}).get("split")
+    if isinstance(split, str):
+        training["dataset"]["split"] = str((base_dir / split).resolve())
+    training["dataset"]["graph_dir"] = str(graph_dir)
+    training.update(numb_steps=int(steps), disp_freq=max(1, int(steps) // 8), save_freq=int(steps), plots=False)
+    learning_rate = config.get("learning_rate", {})
+    if learning_rate.get("type", "exp") == "exp":  # decay over the budget, as the base input does over its steps
+        base_steps = max(1, int(base["training"].get("numb_steps", steps)))
+        learning_rate["decay_steps"] = max(1, round(learning_rate.get("decay_steps", 100) * steps / base_steps))
+    return config
+
+
+def command(args: List[str], cwd: Path, log: Path) -> float:
+    """Run a deeph_tf command in ``cwd`` (log to ``log``); wall seconds."""
+    start = time.perf_counter()
+    with open(log, "a") as handle:
+        result = subprocess.run(args, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=_env())
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed in {cwd} (see {log})")
+    return time.perf_counter() - start
+
+
+def _env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    return env
+
+
+def scores(summary_path: Path) -> dict:
+    """The headline numbers of a dtest summary (meV)."""
+    summary = json.loads(summary_path.read_text())
+    blocks, physics = summary["blocks"], summary.get("physics", {})
+    return {"h_mae_meV": blocks["mae_raw_meV"], "h_mae_gauge_meV": blocks.get("mae_gauge_meV"), **physics}
+
+
+def score(model: Path, data: Path, split: Path, folder: Path, band_window: float) -> dict:
+    prefix = folder / "test"
+    summary = Path(f"{prefix}.summary.json")
+    if not summary.is_file():
+        command([sys.executable, "-m", "deeph_tf.cli.dtest", "-m", str(model), "-s", str(data), "--split", str(split),
+                 "--subset", "test", "--band-window", str(band_window), "-d", str(prefix)], folder, folder / "dtest.log")
+    return scores(summary)
+
+
+def one_run(mode: str, steps: int, base: dict, base_dir: Path, work: Path, pretrained: Optional[Path],
+            band_window: float, data: Path) -> dict:
+    folder = work / f"{mode}-{steps}"
+    folder.mkdir(parents=True, exist_ok=True)
+    done = folder / "run.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    config = run_input(base, base_dir, steps, work / f"graphs-{mode}")
+    (folder / "input.json").write_text(json.dumps(config, indent=1))
+    args = [sys.executable, "-m", "deeph_tf.cli.dtrain", "input.json"]
+    if mode == "finetune":
+        args += ["--finetune", str(pretrained)]
+    seconds = command(args, folder, folder / "dtrain.log")
+    split = work / f"graphs-{mode}" / "split.json"
+    row = {"mode": mode, "steps": steps, "train_seconds": seconds,
+           **score(folder / "model.ckpt", data, split, folder, band_window)}
+    done.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def physics_error(row: dict) -> float:
+    """Band MAE (crystals) or orbital-energy MAE (molecules), meV; NaN if neither was scored."""
+    return row.get("band_mae_meV", row.get("orbital_energy_mae_meV", math.nan))
+
+
+def plot(rows: List[dict], one_shot: dict, path: Path, title: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.4))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot(1, 1, 1)
+    for mode, style in (("scratch", "o-"), ("finetune", "s-")):
+        points = sorted((r["steps"], r["h_mae_meV"]) for r in rows if r["mode"] == mode)
+        if points:
+            axis.plot(*zip(*points), style, label="from scratch" if mode == "scratch" else "fine-tuned from universal")
+    axis.axhline(one_shot["h_mae_meV"], color="gray", linestyle="--", label="universal, one-shot")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("training steps (budget)")
+    axis.set_ylabel("Hamiltonian MAE on the test split (meV)")
+    axis.set_title(title)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    figure.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pretrained", type=Path, required=True, help="the universal model (frozen or checkpoint)")
+    parser.add_argument("--input", type=Path, required=True, help="the target's training input (its data and split)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[16, 48, 160, 360, 1000, 3600])
+    parser.add_argument("--modes", nargs="+", default=["scratch", "finetune"], choices=["scratch", "finetune"])
+    parser.add_argument("--band-window", type=float, default=2.0, help="eV around E_F for band errors")
+    parser.add_argument("--work", type=Path, default=None, help="run folders (default benchmarks/work/NAME)")
+    parser.add_argument("--name", default="finetune_curve", help="results/NAME.json and NAME.png")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    base_dir = args.input.resolve().parent
+    base = json.loads(args.input.read_text())
+    work = (args.work or REPO / "benchmarks" / "work" / args.name).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    systems = base["training"]["training_data"]["systems"]
+    data = (base_dir / (systems if isinstance(systems, str) else systems[0])).resolve()
+    n_train = base["training"]["dataset"].get("split", {}).get("train")
+    batch = base["training"]["training_data"].get("batch_size", 1)
+    rows = []
+    for steps in args.budgets:
+        for mode in args.modes:
+            logger.info("%s, %d steps ...", mode, steps)
+            row = one_run(mode, steps, base, base_dir, work, args.pretrained.resolve(), args.band_window, data)
+            if isinstance(n_train, int) and isinstance(batch, int):
+                row["epochs"] = steps * batch / n_train
+            logger.info("%s %5d steps: H MAE %.3f meV (%.0f s)", mode, steps, row["h_mae_meV"], row["train_seconds"])
+            rows.append(row)
+    one_shot_dir = work / "one_shot"
+    one_shot_dir.mkdir(exist_ok=True)
+    split = work / f"graphs-{args.modes[0]}" / "split.json"
+    one_shot = score(args.pretrained.resolve(), data, split, one_shot_dir, args.band_window)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": "fine-tuning vs from scratch at equal step budgets", "pretrained": str(args.pretrained),
+              "input": str(args.input), "one_shot": one_shot, "runs": rows,
+              "machine": {"cores": os.cpu_count(), "load_average": list(os.getloadavg())}}
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(rows, one_shot, RESULTS / f"{args.name}.png", f"{args.input.parent.name}: fine-tuning vs from scratch")
+    print(f"one-shot: H MAE {one_shot['h_mae_meV']:.3f} meV, bands / orbital energies {physics_error(one_shot):.2f} meV")
+    print(f"{'steps':>6} {'epochs':>7} {'scratch H':>10} {'finetune H':>11} {'scratch eig':>12} {'finetune eig':>13}")
+    for steps in args.budgets:
+        by_mode = {r["mode"]: r for r in rows if r["steps"] == steps}
+        s, f = by_mode.get("scratch", {}), by_mode.get("finetune", {})
+        epochs = (s or f).get("epochs", math.nan)
+        print(f"{steps:>6} {epochs:>7.1f} {s.get('h_mae_meV', math.nan):>10.3f} {f.get('h_mae_meV', math.nan):>11.3f} "
+              f"{physics_error(s):>12.2f} {physics_error(f):>13.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
