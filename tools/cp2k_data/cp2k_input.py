@@ -43,6 +43,9 @@ def cp2k_input(structure: Structure, settings: Settings, mesh: Sequence[int],
     coords = "\n".join(f"      {el} {x:.12f} {y:.12f} {z:.12f}" for el, (x, y, z) in
                        zip(structure.species, structure.positions))
     cell = "\n".join(f"      {name} {v[0]:.12f} {v[1]:.12f} {v[2]:.12f}" for name, v in zip("ABC", structure.lattice))
+    # A gapped molecule takes a bolder Broyden step (18 instead of 37 SCF cycles for PH3, the same
+    # energy to 4e-9 Ha); crystals keep the cautious one. The converged result does not depend on it.
+    mixing = "        ALPHA 0.6\n        NBROYDEN 8" if not any(structure.pbc) else "        ALPHA 0.3"
     sets = ([_kpoint_set(path_points, settings.band_points)] if len(path_points) else []) \
         + [_kpoint_set([p], 0) for p in extra_points]
     return f"""&GLOBAL
@@ -72,7 +75,7 @@ def cp2k_input(structure: Structure, settings: Settings, mesh: Sequence[int],
       &END SMEAR
       &MIXING
         METHOD BROYDEN_MIXING
-        ALPHA 0.3
+{mixing}
       &END MIXING
     &END SCF
     &XC
