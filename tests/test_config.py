@@ -116,11 +116,17 @@ def test_defaults_filled():
     loop_keys = {k: v for k, v in out["training"].items() if k not in ("training_data", "validation_data", "dataset", "seed")}
     assert loop_keys == {
         "numb_steps": 100000,
+        "max_epoch": None,
         "disp_file": "lcurve.out",
         "disp_freq": 1000,
+        "disp_freq_epochs": None,
+        "validation_numb_btch": 1,
         "save_freq": 1000,
+        "save_freq_epochs": None,
         "save_ckpt": "model.ckpt",
         "max_ckpt_keep": 5,
+        "save_best": True,
+        "monitor_loss": "validation",
         "disp_training": True,
         "time_training": True,
         "jit_compile": True,
@@ -492,11 +498,12 @@ def with_lr(**learning_rate):
         (
             {"type": "reduce_on_plateau"},
             {"type": "reduce_on_plateau", "start_lr": 1e-3, "factor": 0.5, "patience": 10, "rtol": 1e-3,
-             "cooldown": 0, "min_lr": 1e-6},
+             "cooldown": 0, "min_lr": 1e-6, "stop_at_min_lr": False},
         ),
         (
             {"type": "warmup_cosine", "start_lr": 0.01},
-            {"type": "warmup_cosine", "start_lr": 0.01, "warmup_steps": 1000, "warmup_start_lr": 0.0, "stop_lr": 1e-6},
+            {"type": "warmup_cosine", "start_lr": 0.01, "warmup_steps": 1000, "warmup_start_lr": 0.0, "stop_lr": 1e-6,
+             "decay_steps": None, "early_stop_lr": None},
         ),
     ],
 )

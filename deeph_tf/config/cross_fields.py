@@ -5,7 +5,7 @@ import math
 import re
 from typing import Any, Dict, Optional
 
-from deeph_tf.config.errors import as_written, invalid, show_value
+from deeph_tf.config.errors import ConfigError, as_written, invalid, show_value
 from deeph_tf.conventions import SHELL_LETTERS
 from deeph_tf.elements import ATOMIC_NUMBERS
 
@@ -77,7 +77,29 @@ def check_cross_fields(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
                                f"fractions summing to at most 1 (they sum to {total:g}) or integer counts")
 
     _check_training_cross_fields(config)
+    _check_steps_or_epochs(config, raw)
     _check_target_cross_fields(config, raw)
+
+
+#: (steps key, epochs key) pairs of ``training``: at most one of each pair is given.
+STEP_EPOCH_PAIRS = (("numb_steps", "max_epoch"), ("disp_freq", "disp_freq_epochs"), ("save_freq", "save_freq_epochs"))
+
+
+def _check_steps_or_epochs(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
+    """Steps or epochs, not both; with max_epoch, numb_steps is null (set once the data are known)."""
+    training, written = config["training"], raw.get("training", {})
+    for steps_key, epochs_key in STEP_EPOCH_PAIRS:
+        if training.get(epochs_key) is not None and written.get(steps_key) is not None:
+            raise ConfigError(f"training: give {steps_key} or {epochs_key}, not both ({steps_key} = "
+                              f"{show_value(written[steps_key])}, {epochs_key} = {show_value(training[epochs_key])})",
+                              path=f"training.{epochs_key}")
+        if training.get(epochs_key) is not None:
+            training[steps_key] = None  # set once the data are known (numb_steps) or unused
+        elif training[steps_key] is None:
+            raise invalid(("training", steps_key), None, f"an integer, or training.{epochs_key}")
+    if training.get("validation_data") is not None and training.get("validation_numb_btch", 1) != 1:
+        raise invalid(("training", "validation_numb_btch"), training["validation_numb_btch"],
+                      "1 when training.validation_data is given (its numb_btch is used)")
 
 
 def _check_target_cross_fields(config: Dict[str, Any], raw: Dict[str, Any]) -> None:
