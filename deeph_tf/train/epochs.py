@@ -1,12 +1,15 @@
 """Epoch bookkeeping of a run: updates per pass over the training set, and what each epoch took."""
 from __future__ import annotations
 
+import logging
 import math
 import time
-from typing import List
+from typing import Callable, List, Optional
 
 from deeph_tf.data.pipeline import resolve_batch_size
 from deeph_tf.train.final_eval import peak_memory_mib
+
+logger = logging.getLogger(__name__)
 
 
 def format_duration(seconds: float) -> str:
@@ -54,3 +57,34 @@ def steps_per_epoch(graph_set, training: dict, workers) -> float:
     atoms = [[n for s in shards if s["system"] == k for n in s["n_atoms"]] for k in systems]
     sizes = resolve_batch_size(training["training_data"]["batch_size"], atoms)
     return sum(len(a) / b for a, b in zip(atoms, sizes)) / max(workers.size, 1)
+
+
+def epoch_end_step(epoch: float, per_epoch: float) -> int:
+    """The step at which epoch ``epoch`` ends: ceil(epoch x steps_per_epoch) (the clock's rule)."""
+    return int(math.ceil(epoch * per_epoch - 1e-9))
+
+
+def epochs_done(step: int, per_epoch: float) -> int:
+    """Whole epochs ended by ``step``: the largest k with epoch_end_step(k) <= step."""
+    return int(math.floor((step + 1e-9) / max(per_epoch, 1e-9)))
+
+
+def cadence(every_steps: int, every_epochs: Optional[int], per_epoch: float) -> Callable[[int], bool]:
+    """``due(step)``: every ``every_steps`` steps, or at the end of every ``every_epochs``-th epoch
+    (at least one such epoch ended at ``step``; step 0 is due, as for steps)."""
+    if every_epochs is None:
+        return lambda step: step % int(every_steps) == 0
+    n = int(every_epochs)
+    return lambda step: step == 0 or epochs_done(step, per_epoch) // n > epochs_done(step - 1, per_epoch) // n
+
+
+def resolve_epochs(training: dict, per_epoch: float) -> None:
+    """Set ``numb_steps`` from ``max_epoch`` (in place) and log the run's length in both units."""
+    if training.get("max_epoch") is not None:
+        training["numb_steps"] = epoch_end_step(training["max_epoch"], per_epoch)
+        logger.info("max_epoch %d = %d steps (%.4g steps per epoch)", training["max_epoch"], training["numb_steps"],
+                    per_epoch)
+    for key, steps_key in (("disp_freq_epochs", "disp_freq"), ("save_freq_epochs", "save_freq")):
+        if training.get(key) is not None:
+            logger.info("%s %d: at the end of every %d epoch(s) (~%.4g steps) instead of every %s steps", key,
+                        training[key], training[key], training[key] * per_epoch, steps_key)

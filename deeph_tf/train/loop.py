@@ -2,6 +2,8 @@
 
 DeePMD semantics (see :mod:`deeph_tf.train.trainer`): a row at step 0 and every ``disp_freq``
 steps, a checkpoint every ``save_freq`` steps and at the end, the best model at display steps.
+With ``disp_freq_epochs`` / ``save_freq_epochs`` (DeepH's epochs) the display / checkpoint
+comes at the end of every N-th epoch instead (:func:`deeph_tf.train.epochs.cadence`).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from deeph_tf.artifacts.checkpoint import Checkpoint, CheckpointManager, variable_values
 from deeph_tf.progress import progress_bar
-from deeph_tf.train.epochs import EpochClock, format_duration, steps_per_epoch
+from deeph_tf.train.epochs import EpochClock, cadence, format_duration, steps_per_epoch
 from deeph_tf.train.lcurve import LcurveWriter
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,11 @@ class TrainingState:
     #: What the model was trained on (:func:`deeph_tf.train.start.training_data_summary`), kept
     #: in every checkpoint (``extra["training_data"]``) and frozen model for ``dinspect``.
     data_summary: dict = field(default_factory=dict)
+    #: Updates per epoch (:func:`deeph_tf.train.epochs.steps_per_epoch`); 0: computed by the loop.
+    steps_per_epoch: float = 0.0
+    #: Sum and count of the training losses since the last display (``monitor_loss`` "training_mean").
+    train_loss_sum: float = 0.0
+    train_loss_count: int = 0
 
     def checkpoint(self, step: int) -> Checkpoint:
         """The checkpoint of the current weights, optimizer and schedule at ``step``."""
@@ -56,7 +63,9 @@ class TrainingState:
             step=step, model_config=self.model.get_config(), layout=self.graph_set.layout.to_dict(),
             model_weights=variable_values(self.model.weights), optimizer_variables=variable_values(self.optimizer.variables),
             input=self.config, schedule=self.schedule.state_dict(), extra={"best_loss": self.best_loss, "seed": self.seed,
-                                                                      "training_data": self.data_summary},
+                                                                      "training_data": self.data_summary,
+                                                                      "steps_per_epoch": self.steps_per_epoch,
+                                                                      "epoch": step / max(self.steps_per_epoch, 1e-9)},
         )
 
     def evaluate(self, batch_iter, n_batches: int) -> Dict[str, float]:
@@ -114,23 +123,32 @@ def run_steps(state: TrainingState, first_batch, train_structures: int, valid_st
     if manager is not None and state.restarted:
         manager.prune_after(state.start_step)
     numb_steps = int(training["numb_steps"])
-    epochs = EpochClock(steps_per_epoch(state.graph_set, training, workers), state.start_step)
+    if not state.steps_per_epoch:
+        state.steps_per_epoch = steps_per_epoch(state.graph_set, training, workers)
+    epochs = EpochClock(state.steps_per_epoch, state.start_step)
+    display_due = cadence(training["disp_freq"], training.get("disp_freq_epochs"), state.steps_per_epoch)
+    save_due = cadence(training["save_freq"], training.get("save_freq_epochs"), state.steps_per_epoch)
     progress = progress_bar(numb_steps, unit="step", initial=state.start_step,
                             enabled=workers.is_root and training["disp_training"])
     timer = _StepTimer()
     batch, step, stopped_early, latest = first_batch, state.start_step, False, None
     started = time.perf_counter()
-    logger.info("training from step %d to %d (%d training structures%s)", state.start_step, numb_steps, train_structures,
-                f", {valid_structures} validation" if state.has_validation else "")
+    logger.info("training from step %d to %d, epoch %.4g to %.4g (%d training structures, %.4g steps per epoch%s)",
+                state.start_step, numb_steps, state.start_step / state.steps_per_epoch, numb_steps / state.steps_per_epoch,
+                train_structures, state.steps_per_epoch, f", {valid_structures} validation" if state.has_validation else "")
     try:
         while True:
             lr = state.schedule.lr(step)
             state.objective.update(lr)  # loss prefactors that follow the lr (ener), for display and the step
-            display_step = step % int(training["disp_freq"]) == 0 or step == numb_steps
+            halt = step > state.start_step and state.schedule.stops_at(step)
+            display_step = display_due(step) or step == numb_steps or halt
             if display_step and not (state.restarted and step == state.start_step):
                 stopped_early = _display(state, step, batch, lr, lcurve, manager, timer)
+            if halt:
+                logger.info("step %d: the learning rate %.3g reached learning_rate.early_stop_lr; stopping", step, lr)
+                stopped_early = True
             if workers.is_root and (step == numb_steps or stopped_early
-                                    or (step > state.start_step and step % int(training["save_freq"]) == 0)):
+                                    or (step > state.start_step and save_due(step))):
                 latest = manager.save(state.checkpoint(step))
             if step >= numb_steps or stopped_early:
                 epochs.finish(step)
@@ -139,6 +157,8 @@ def run_steps(state: TrainingState, first_batch, train_structures: int, valid_st
             loss_value = float(state.steps.train(batch)["loss"])
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(f"step {step + 1}: training loss is {loss_value}")
+            state.train_loss_sum += loss_value
+            state.train_loss_count += 1
             step += 1
             epochs.tick(step)
             timer.tick(step - state.start_step)
@@ -168,21 +188,25 @@ def _display(state: TrainingState, step: int, batch, lr: float, lcurve, manager,
     if lcurve is not None:
         lcurve.write(step, valid_metrics, train_metrics, lr)
     watched = (valid_metrics or train_metrics)["loss"]
+    if training.get("monitor_loss") == "training_mean" and state.train_loss_count:
+        watched = state.train_loss_sum / state.train_loss_count
+    state.train_loss_sum, state.train_loss_count = 0.0, 0
     if state.workers.is_root and step > state.start_step and watched < state.best_loss:
         state.best_loss = watched
-        manager.save_best(state.checkpoint(step))
+        if training.get("save_best", True):
+            manager.save_best(state.checkpoint(step))
     if training["disp_training"]:
         timing = timer.describe(step, int(training["numb_steps"])) if training["time_training"] else None
-        _log_display(step, train_metrics, valid_metrics, lr, timing)
+        _log_display(step, step / state.steps_per_epoch, train_metrics, valid_metrics, lr, timing)
     if step > state.start_step and hasattr(state.schedule, "update") and state.schedule.update(watched):
         logger.info("step %d: the learning rate reached its minimum and stopped improving; stopping", step)
         return True
     return False
 
 
-def _log_display(step: int, train_metrics: Dict[str, float], valid_metrics: Optional[Dict[str, float]], lr: float,
-                 timing: Optional[str]) -> None:
-    parts: List[str] = [f"step {step:7d}"]
+def _log_display(step: int, epoch: float, train_metrics: Dict[str, float], valid_metrics: Optional[Dict[str, float]],
+                 lr: float, timing: Optional[str]) -> None:
+    parts: List[str] = [f"step {step:7d}", f"epoch {epoch:8.2f}"]
     for name, value in train_metrics.items():
         shown = f"{name}_trn {value:.3e}"
         if valid_metrics is not None:

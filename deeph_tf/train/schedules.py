@@ -46,6 +46,10 @@ class Schedule:
         """
         return False
 
+    def stops_at(self, step: int) -> bool:
+        """Whether training stops before the update at ``step`` (a learning-rate floor reached)."""
+        return False
+
     def state_dict(self) -> Dict[str, Any]:
         """The schedule's mutable state, JSON-serializable (``{"type": ...}`` when stateless)."""
         return {"type": self.type}
@@ -129,9 +133,11 @@ class WarmupCosine(Schedule):
 
     For t < warmup_steps: lr = warmup_start_lr + (start_lr - warmup_start_lr) * t / warmup_steps.
     Then lr = stop_lr + (start_lr - stop_lr) * (1 + cos(pi * p)) / 2 with
-    p = (t - warmup_steps) / (numb_steps - warmup_steps), clipped to [0, 1]: start_lr right after
-    the warmup, stop_lr at numb_steps and after. When warmup_steps >= numb_steps the run ends
-    inside the warmup (and any step past it is at stop_lr).
+    p = (t - warmup_steps) / decay_steps, clipped to [0, 1] (decay_steps None: numb_steps -
+    warmup_steps): start_lr right after the warmup, stop_lr at the end of the decay and after.
+    When warmup_steps >= numb_steps (and no decay_steps) the run ends inside the warmup (and any
+    step past it is at stop_lr). With ``early_stop_lr``, :meth:`stops_at` is true from the first
+    step after the warmup whose learning rate is at most it (DeepH-pack's min_learning_rate_scale).
 
     Args:
         start_lr: peak learning rate, reached at t = warmup_steps (> 0).
@@ -139,12 +145,15 @@ class WarmupCosine(Schedule):
         warmup_steps: steps of linear warmup (>= 0; 0: none).
         numb_steps: the training length in steps (>= 0).
         warmup_start_lr: learning rate at step 0 (>= 0).
+        decay_steps: steps of the decay (>= 1), None: until numb_steps.
+        early_stop_lr: stop once the learning rate after the warmup is at most this (None: never).
     """
 
     type = "warmup_cosine"
 
     def __init__(
-        self, start_lr: float, stop_lr: float, warmup_steps: int, numb_steps: int, warmup_start_lr: float = 0.0
+        self, start_lr: float, stop_lr: float, warmup_steps: int, numb_steps: int, warmup_start_lr: float = 0.0,
+        decay_steps: Optional[int] = None, early_stop_lr: Optional[float] = None,
     ) -> None:
         if not start_lr > 0 or stop_lr < 0 or warmup_start_lr < 0:
             raise ValueError(
@@ -159,6 +168,10 @@ class WarmupCosine(Schedule):
         self.warmup_steps = int(warmup_steps)
         self.numb_steps = int(numb_steps)
         self.warmup_start_lr = float(warmup_start_lr)
+        if decay_steps is not None and decay_steps < 1:
+            raise ValueError(f"decay_steps must be >= 1 or None, got {decay_steps}")
+        self.decay_steps = None if decay_steps is None else int(decay_steps)
+        self.early_stop_lr = None if early_stop_lr is None else float(early_stop_lr)
         if self.warmup_steps > self.numb_steps:
             logger.warning(
                 "learning_rate.warmup_steps = %d > numb_steps = %d: training ends during the warmup",
@@ -169,11 +182,14 @@ class WarmupCosine(Schedule):
         step = _check_step(step)
         if step < self.warmup_steps:
             return self.warmup_start_lr + (self.start_lr - self.warmup_start_lr) * step / self.warmup_steps
-        span = self.numb_steps - self.warmup_steps
+        span = self.numb_steps - self.warmup_steps if self.decay_steps is None else self.decay_steps
         if span <= 0:  # no decay phase: the run ended inside (or right at the end of) the warmup
             return self.stop_lr
         progress = min((step - self.warmup_steps) / span, 1.0)
         return self.stop_lr + 0.5 * (self.start_lr - self.stop_lr) * (1.0 + math.cos(math.pi * progress))
+
+    def stops_at(self, step: int) -> bool:
+        return self.early_stop_lr is not None and step >= self.warmup_steps and self.lr(step) <= self.early_stop_lr
 
 
 class ReduceOnPlateau(Schedule):
@@ -185,7 +201,9 @@ class ReduceOnPlateau(Schedule):
     at the ``patience``-th one), lr becomes ``max(lr * factor, min_lr)``, the count restarts
     and the next ``cooldown`` displays are not counted (as in PyTorch). When the count
     reaches ``patience`` while lr is already at min_lr, :meth:`update` returns True: stop
-    training. A NaN or infinite loss is never an improvement.
+    training. A NaN or infinite loss is never an improvement. With ``stop_at_min_lr``, the
+    reduction that brings lr to min_lr stops training at once (DeepH-pack's
+    min_learning_rate_scale).
 
     Args:
         start_lr: learning rate until the first reduction (> 0).
@@ -194,6 +212,7 @@ class ReduceOnPlateau(Schedule):
         rtol: relative improvement needed (>= 0).
         cooldown: displays not counted after a reduction (>= 0).
         min_lr: lower bound of the learning rate (0 <= min_lr <= start_lr).
+        stop_at_min_lr: stop when a reduction reaches min_lr.
     """
 
     type = "reduce_on_plateau"
@@ -206,6 +225,7 @@ class ReduceOnPlateau(Schedule):
         rtol: float = 1e-3,
         cooldown: int = 0,
         min_lr: float = 1e-6,
+        stop_at_min_lr: bool = False,
     ) -> None:
         if not start_lr > 0 or not 0 < factor < 1 or patience < 1 or rtol < 0 or cooldown < 0 or min_lr < 0:
             raise ValueError(
@@ -221,6 +241,7 @@ class ReduceOnPlateau(Schedule):
         self.rtol = float(rtol)
         self.cooldown = int(cooldown)
         self.min_lr = float(min_lr)
+        self.stop_at_min_lr = bool(stop_at_min_lr)
         self.current_lr = self.start_lr
         self.best: Optional[float] = None  # best loss so far (None before the first display)
         self.num_bad = 0  # consecutive counted displays without improvement
@@ -257,6 +278,9 @@ class ReduceOnPlateau(Schedule):
                 self.current_lr = max(self.current_lr * self.factor, self.min_lr)
                 self.cooldown_left = self.cooldown
                 logger.info("validation loss on a plateau: learning rate %.3g -> %.3g", old, self.current_lr)
+                if self.stop_at_min_lr and self.current_lr <= self.min_lr:
+                    self.stopped = True
+                    logger.info("the learning rate reached min_lr %.3g (stop_at_min_lr): stopping", self.min_lr)
         return self.stopped
 
     def state_dict(self) -> Dict[str, Any]:
@@ -295,11 +319,11 @@ def build_schedule(lr_config: Mapping[str, Any], numb_steps: int) -> Schedule:
     if kind == "warmup_cosine":
         return WarmupCosine(
             lr_config["start_lr"], lr_config["stop_lr"], lr_config["warmup_steps"], numb_steps,
-            lr_config["warmup_start_lr"],
+            lr_config["warmup_start_lr"], lr_config.get("decay_steps"), lr_config.get("early_stop_lr"),
         )
     if kind == "reduce_on_plateau":
         return ReduceOnPlateau(
             lr_config["start_lr"], lr_config["factor"], lr_config["patience"], lr_config["rtol"],
-            lr_config["cooldown"], lr_config["min_lr"],
+            lr_config["cooldown"], lr_config["min_lr"], lr_config.get("stop_at_min_lr", False),
         )
     raise ValueError(f"unknown learning_rate type {kind!r}: expected 'exp', 'reduce_on_plateau' or 'warmup_cosine'")

@@ -196,7 +196,8 @@ def batch_iterators(graph_set: GraphSet, training: dict, workers, seed: int, sta
     if not validates_here:
         return iter(train_ds), None, 0
     valid_data = training["validation_data"] or {"batch_size": train_data["batch_size"], "auto_prob": "prob_sys_size",
-                                                   "sys_probs": None, "numb_btch": 1}
+                                                   "sys_probs": None,
+                                                   "numb_btch": training.get("validation_numb_btch", 1)}
     valid_ds, _ = graph_set.dataset(
         "validate", valid_data["batch_size"], shuffle=False, repeat=True, seed=seed,
         worker_index=workers.rank if validation_sharded else 0, num_workers=workers.size if validation_sharded else 1,

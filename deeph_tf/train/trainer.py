@@ -36,7 +36,7 @@ import numpy as np
 from deeph_tf.artifacts.checkpoint import assign_values
 from deeph_tf.config import write_normalized
 from deeph_tf.train.distributed import Workers
-from deeph_tf.train.epochs import format_duration
+from deeph_tf.train.epochs import format_duration, resolve_epochs, steps_per_epoch
 from deeph_tf.train.lcurve import plot_lcurve
 from deeph_tf.train.loop import LoopResult, TrainingDiverged, TrainingState, run_steps
 from deeph_tf.train.objectives import build_objective
@@ -119,6 +119,8 @@ def train(
     start_step = resumed.step if resumed else 0
     if extra_train_systems:
         mix_extra_systems(training["training_data"], graph_set, len(extra_train_systems), input_share)
+    per_epoch = steps_per_epoch(graph_set, training, workers)
+    resolve_epochs(training, per_epoch)  # max_epoch -> numb_steps, now that the data are known
     train_iter, valid_iter, numb_btch = batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
     first_batch = next(train_iter)
     model = new_model(config, graph_set, index, first_batch) if start is None else starting_weights(start, config, graph_set)
@@ -129,7 +131,8 @@ def train(
     state = TrainingState(config=config, model=model, workers=workers, graph_set=graph_set, seed=seed,
                           start_step=start_step, restarted=resumed is not None, train_iter=train_iter,
                           valid_iter=valid_iter, numb_btch=numb_btch, has_validation=has_validation,
-                          data_summary=training_data_summary(config, index, start), **_optimization(config, model, index, workers, start_step, resumed, start))
+                          data_summary=training_data_summary(config, index, start), steps_per_epoch=per_epoch,
+                          **_optimization(config, model, index, workers, start_step, resumed, start))
     counts = index["subsets"]
     loop = run_steps(state, first_batch, counts["train"]["counts"]["structures"],
                      counts.get("validate", {}).get("counts", {}).get("structures", 0))
