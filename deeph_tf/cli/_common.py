@@ -9,6 +9,8 @@ from typing import Callable, Optional, Sequence
 from deeph_tf._version import __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: The format of every log line (stderr, -l files, a TOML run's dtrain.log).
+LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
 
 #: Exit codes of every command (see :mod:`deeph_tf.cli`).
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -49,6 +51,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--log-path", default=None, help="also write the log to this file")
 
 
+def level_given(argv: Sequence[str]) -> bool:
+    """Whether -v/--log-level is on the command line (it then wins over a TOML's system.log_level)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("-v", "--log-level")
+    known, _ = probe.parse_known_args(list(argv))
+    return known.log_level is not None
+
+
 def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet: bool = False,
                       prefix: str = "") -> None:
     """Log to stderr (and ``log_path``) with timestamps; quiet TensorFlow's C++ logs.
@@ -66,8 +76,8 @@ def configure_logging(level: str = "INFO", log_path: Optional[str] = None, quiet
         handlers.append(logging.FileHandler(log_path))
     logging.basicConfig(
         level=getattr(logging, level),
-        format=prefix.replace("%", "%%") + "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
+        format=prefix.replace("%", "%%") + LOG_FORMAT,
+        datefmt=LOG_DATEFMT,
         handlers=handlers,
         force=True,
     )

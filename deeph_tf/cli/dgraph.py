@@ -20,8 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build (or update) the TFRecord graph shards and index.json for an input's "
         "training and validation systems.",
     )
-    parser.add_argument("INPUT", help="training input (JSON); uses training.training_data, "
-                        "training.validation_data and training.dataset")
+    parser.add_argument("INPUT", help="training input (JSON, or a DeepH-pack training TOML); uses "
+                        "training.training_data, training.validation_data and training.dataset")
     parser.add_argument("--graph-dir", help="override training.dataset.graph_dir")
     parser.add_argument("--workers", type=int, help="override training.dataset.num_workers (0: one per core)")
     add_common_arguments(parser)
@@ -37,7 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     from deeph_tf.data.shards import build_from_config
 
     config = load_input(args.INPUT)
-    index = build_from_config(config, args.graph_dir, args.workers)
+    log_graph_index(build_from_config(config, args.graph_dir, args.workers))
+    return 0
+
+
+def log_graph_index(index: dict) -> None:
+    """The counts of each subset of a built graph set, and the skipped structures (also for dtrain's
+    only_save_graph)."""
     for name, subset in index["subsets"].items():
         counts = subset["counts"]
         if counts["structures"]:
@@ -48,7 +54,6 @@ def _run(args: argparse.Namespace) -> int:
             )
     if index["skipped"]:
         logger.warning("%d structure(s) skipped, listed in index.json", len(index["skipped"]))
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,12 +27,21 @@ def _pairs_without_duplicates(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
 def load_input(path: PathLike) -> Dict[str, Any]:
     """Read a training input JSON file and return it normalized (see :func:`normalize`).
 
+    A ``.toml`` file is read as a DeepH-pack training TOML (:mod:`deeph_tf.config.deeph_pack`,
+    its conversion notes logged); its normalized input is returned.
+
     Raises:
         FileNotFoundError: no such file.
         ConfigError: a JSON syntax error (``input.json:12:5: invalid JSON: Expecting ',' delimiter``),
             a duplicate key or NaN/Infinity (with the file name), or any problem of :func:`normalize`.
     """
     path = os.fspath(path)
+    if path.lower().endswith(".toml"):
+        from deeph_tf.config.deeph_pack import load_train_toml, log_notes
+
+        plan = load_train_toml(path)
+        log_notes(plan.toml)
+        return plan.config
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
