@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from deeph_tf.model.blocks import CONVOLUTIONS, InteractionBlock
 from deeph_tf.model.radial import RadialEmbedding, RadialMLP
-from deeph_tf.model.tensor_product import edge_rotations
+from deeph_tf.so3.edge_frame import EdgeFrame
 from deeph_tf.so3.irreps import Irrep, Irreps
 
 #: Named configurations, like DeepH's: hidden irreps, blocks, harmonics, radial basis.
@@ -166,8 +166,6 @@ class Backbone(keras.layers.Layer):
             ))
             irreps_in = irreps_block
         self._lmax_rotation = max(block.lmax_rotation for block in self.blocks)
-        self._frame_wigner = None if self.frame_rotation is None else _fixed_rotation_wigner(
-            self.frame_rotation, self._lmax_rotation)
 
     @property
     def precise_dtype(self) -> str:
@@ -194,18 +192,11 @@ class Backbone(keras.layers.Layer):
         one_hot = tf.one_hot(species, len(self.elements), dtype=compute)
         node = self.node_embedding(one_hot)
         edge = self.edge_embedding(tf.concat([tf.cast(radial, compute), tf.gather(one_hot, src), tf.gather(one_hot, dst)], axis=-1))
-        wigner = self._edge_wigner(vectors) if self.convolution == "so2" else None
+        # One edge frame (angles, no dense Wigner matrices) shared by every block.
+        frame = EdgeFrame(vectors, self._lmax_rotation, self.frame_rotation) if self.convolution == "so2" else None
         for block in self.blocks:
-            node, edge = block(node, edge, radial, vectors, src, dst, wigner=wigner)
+            node, edge = block(node, edge, radial, vectors, src, dst, frame=frame)
         return node, edge
-
-    def _edge_wigner(self, vectors) -> List[tf.Tensor]:
-        """Per-l D(R) [E, 2l+1, 2l+1] of the edges, in the dtype of ``vectors``."""
-        if self._frame_wigner is None:
-            return edge_rotations(vectors, self._lmax_rotation)
-        q0 = tf.cast(self.frame_rotation, vectors.dtype)
-        rotated = edge_rotations(tf.linalg.matvec(q0, vectors), self._lmax_rotation)
-        return [tf.matmul(tf.cast(d0, vectors.dtype), d, transpose_a=True) for d0, d in zip(self._frame_wigner, rotated)]
 
     def model_options(self) -> dict:
         """The options a model's ``get_config()`` carries (:data:`MODEL_OPTIONS`)."""
@@ -225,13 +216,6 @@ class Backbone(keras.layers.Layer):
             frame_rotation=None if self.frame_rotation is None else self.frame_rotation.tolist(),
         )
         return config
-
-
-def _fixed_rotation_wigner(rotation: np.ndarray, lmax: int) -> List[np.ndarray]:
-    """Real Wigner-D matrices [2l+1, 2l+1] (l = 0..lmax) of a fixed 3x3 rotation, float64."""
-    from deeph_tf.so3.wigner import wigner_D_numpy
-
-    return [wigner_D_numpy(l, rotation) for l in range(lmax + 1)]
 
 
 class BackboneModel:

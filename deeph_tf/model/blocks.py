@@ -139,13 +139,13 @@ class InteractionBlock(keras.layers.Layer):
         """Largest l whose edge rotation the SO(2) product needs."""
         return max(max(ir.l for _, ir in self.irreps_tp_in), max(ir.l for _, ir in self.tensor_product.irreps_out))
 
-    def call(self, node, edge, radial, vectors, edge_src, edge_dst, wigner=None):
+    def call(self, node, edge, radial, vectors, edge_src, edge_dst, frame=None):
         node, edge = tf.cast(node, self.compute_dtype), tf.cast(edge, self.compute_dtype)
         inputs = tf.concat([tf.gather(node, edge_src), tf.gather(node, edge_dst), edge], axis=-1)
         mixed = self.pre_linear(inputs)
         weights = self.radial_mlp(radial)
         if self.convolution == "so2":
-            messages = self.tensor_product(mixed, vectors, weights, wigner=wigner)
+            messages = self.tensor_product(mixed, vectors, weights, frame=frame)
         else:
             messages = self.tensor_product(mixed, vectors, weights)
         aggregated = tf.math.unsorted_segment_sum(messages, edge_src, tf.shape(node)[0])

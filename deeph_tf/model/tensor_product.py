@@ -31,6 +31,7 @@ import tensorflow as tf
 from deeph_tf.so3.clebsch_gordan import clebsch_gordan
 from deeph_tf.so3.irreps import Irrep, Irreps
 from deeph_tf.so3.spherical_harmonics import spherical_harmonics
+from deeph_tf.so3.edge_frame import EdgeFrame
 from deeph_tf.so3.wigner import edge_alignment_angles, wigner_D_from_euler
 
 Path = Tuple[int, int, int, int]  # (input term k, l2, l3, output parity)
@@ -175,11 +176,13 @@ class SO2Convolution(keras.layers.Layer):
         lmax_sh: largest harmonic l the coupling rule allows.
         parity: O(3) (True) or SO(3) only.
 
-    Input: x [E, irreps_in.dim], vectors [E, 3], weights [E, num_weights], wigner (optional list of
-    [E, 2l+1, 2l+1] from :func:`edge_rotations`). Output: [E, irreps_out.dim], compute dtype.
-    Geometry is not cast (``autocast=False``): the rotations into and out of the edge frame are
-    computed in the dtype of ``wigner`` (float32 under mixed precision, where a bfloat16 D(R) is
-    orthogonal only to ~3 digits); the SO(2) maps in the edge frame run in the compute dtype.
+    Input: x [E, irreps_in.dim], vectors [E, 3], weights [E, num_weights], frame (optional
+    :class:`~deeph_tf.so3.edge_frame.EdgeFrame` of the edges, shared by the blocks; the rotations
+    are applied as angle mixings, never as dense [E, 2l+1, 2l+1] matrices). Output:
+    [E, irreps_out.dim], compute dtype. Geometry is not cast (``autocast=False``): the rotations
+    into and out of the edge frame are computed in the frame's dtype (float32 under mixed
+    precision, where a bfloat16 rotation is orthogonal only to ~3 digits); the SO(2) maps in the
+    edge frame run in the compute dtype.
     """
 
     def __init__(self, irreps_in, irreps_out, lmax_sh: int, parity: bool = True, **kwargs):
@@ -230,18 +233,18 @@ class SO2Convolution(keras.layers.Layer):
     def lmax_rotation(self) -> int:
         return max(max(ir.l for _, ir in self.irreps_in), max(ir.l for _, ir in self.irreps_out))
 
-    def call(self, x, vectors, weights, wigner: Optional[Sequence[tf.Tensor]] = None):
-        if wigner is None:
-            wigner = edge_rotations(vectors, self.lmax_rotation)
-        dtype, rotation_dtype = self.compute_dtype, wigner[0].dtype
+    def call(self, x, vectors, weights, frame: Optional[EdgeFrame] = None):
+        if frame is None:
+            frame = EdgeFrame(vectors, self.lmax_rotation)
+        dtype, rotation_dtype = self.compute_dtype, frame.dtype
         x, weights = tf.cast(x, dtype), tf.cast(weights, dtype)
         edges = tf.shape(x)[0]
-        frame = []
+        rotated = []
         for (mul, ir), s in zip(self.irreps_in, self._in_slices):
             term = tf.reshape(x[:, s], [-1, mul, ir.dim])
             if ir.l > 0:  # x'^T = x^T D
-                term = tf.cast(tf.matmul(tf.cast(term, rotation_dtype), wigner[ir.l]), dtype)
-            frame.append(term)
+                term = tf.cast(frame.to_frame(tf.cast(term, rotation_dtype), ir.l), dtype)
+            rotated.append(term)
         columns = {}  # (output term j, m index in -l..l) -> [E, mul_j]
         offset = 0
         for m in range(self.m_max + 1):
@@ -249,13 +252,13 @@ class SO2Convolution(keras.layers.Layer):
             width = sum(self.irreps_in[k].mul for k in terms)
             radial = weights[:, offset : offset + width]
             offset += width
-            plus = tf.concat([frame[k][:, :, self.irreps_in[k].ir.l + m] for k in terms], axis=1) * radial
+            plus = tf.concat([rotated[k][:, :, self.irreps_in[k].ir.l + m] for k in terms], axis=1) * radial
             sym_mask, anti_mask = self._masks[m]
             a = tf.cast(self.symmetric_kernels[m], dtype) * tf.constant(sym_mask, dtype)
             if m == 0:
                 outputs = {0: tf.matmul(plus, a)}
             else:
-                minus = tf.concat([frame[k][:, :, self.irreps_in[k].ir.l - m] for k in terms], axis=1) * radial
+                minus = tf.concat([rotated[k][:, :, self.irreps_in[k].ir.l - m] for k in terms], axis=1) * radial
                 b = tf.cast(self.antisymmetric_kernels[m], dtype) * tf.constant(anti_mask, dtype)
                 outputs = {m: tf.matmul(plus, a) - tf.matmul(minus, b), -m: tf.matmul(minus, a) + tf.matmul(plus, b)}
             for sign_m, y in outputs.items():
@@ -268,8 +271,7 @@ class SO2Convolution(keras.layers.Layer):
         for j, (mul, ir) in enumerate(self.irreps_out):
             zeros = tf.zeros([edges, mul], dtype)
             in_frame = tf.stack([columns.get((j, m), zeros) for m in range(-ir.l, ir.l + 1)], axis=-1)
-            out = (tf.cast(tf.matmul(tf.cast(in_frame, rotation_dtype), wigner[ir.l], transpose_b=True), dtype)
-                   if ir.l > 0 else in_frame)
+            out = tf.cast(frame.from_frame(tf.cast(in_frame, rotation_dtype), ir.l), dtype) if ir.l > 0 else in_frame
             parts.append(tf.reshape(out, [edges, mul * ir.dim]))
         return tf.concat(parts, axis=-1)
 
@@ -280,7 +282,10 @@ class SO2Convolution(keras.layers.Layer):
 
 
 def edge_rotations(vectors, lmax: int) -> List[tf.Tensor]:
-    """Per-l D(R) [E, 2l+1, 2l+1], l = 0..lmax, with R e_z = r_hat (zero vectors: identity)."""
+    """Per-l dense D(R) [E, 2l+1, 2l+1], l = 0..lmax, with R e_z = r_hat (zero vectors: identity).
+
+    The reference that :class:`~deeph_tf.so3.edge_frame.EdgeFrame` (what the model uses) is
+    tested against."""
     alpha, beta = edge_alignment_angles(vectors)
     gamma = tf.zeros_like(alpha)
     return [wigner_D_from_euler(l, alpha, beta, gamma) for l in range(lmax + 1)]

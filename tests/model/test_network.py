@@ -119,12 +119,12 @@ def _recording(monkeypatch, layer_class, record):
 @pytest.mark.parametrize("convolution", ["so2", "cg"])
 def test_geometry_stays_float32_under_mixed_bfloat16(water_batch, convolution, monkeypatch):
     """Keras casts float call arguments to the compute dtype (bfloat16): the blocks and the
-    convolutions must receive radial basis, edge vectors and Wigner rotations in float32
+    convolutions must receive radial basis, edge vectors and edge-frame rotations in float32
     (a bfloat16 D(R) is orthogonal only to ~3 digits), while features compute in bfloat16."""
     layout, batch = water_batch
-    blocks = _recording(monkeypatch, InteractionBlock, lambda node, edge, radial, vectors, *rest, wigner=None: (
-        radial.dtype, vectors.dtype, None if wigner is None else {w.dtype for w in wigner}))
-    so2 = _recording(monkeypatch, SO2Convolution, lambda x, vectors, weights, wigner=None: (x.dtype, {w.dtype for w in wigner}))
+    blocks = _recording(monkeypatch, InteractionBlock, lambda node, edge, radial, vectors, *rest, frame=None: (
+        radial.dtype, vectors.dtype, None if frame is None else {frame.dtype}))
+    so2 = _recording(monkeypatch, SO2Convolution, lambda x, vectors, weights, frame=None: (x.dtype, {frame.dtype}))
     cg = _recording(monkeypatch, CGEdgeTensorProduct, lambda x, vectors, weights: (x.dtype, vectors.dtype))
     model = _model(layout, "mixed_bfloat16", convolution=convolution)
     out = model(_cast_floats(batch, "float32"))
