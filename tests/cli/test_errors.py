@@ -49,7 +49,7 @@ def test_bad_input_exits_2_and_is_in_the_log_file(command, tmp_path, capsys):
 def test_runtime_failure_exits_1_with_a_debug_traceback(command, error, kind, tmp_path, monkeypatch, capsys):
     module = importlib.import_module(f"deeph_tf.cli.{command}")
 
-    def fail(args):
+    def fail(args, **options):  # e.g. dtrain's level_given
         raise error
 
     monkeypatch.setattr(module, "_run", fail)  # each command's work, which main hands to run_command
