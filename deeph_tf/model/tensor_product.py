@@ -31,6 +31,7 @@ import tensorflow as tf
 from deeph_tf.so3.clebsch_gordan import clebsch_gordan
 from deeph_tf.so3.irreps import Irrep, Irreps
 from deeph_tf.so3.spherical_harmonics import spherical_harmonics
+from deeph_tf.conventions import LMAX_SUPPORTED
 from deeph_tf.so3.edge_frame import EdgeFrame
 from deeph_tf.so3.wigner import edge_alignment_angles, wigner_D_from_euler
 
@@ -54,7 +55,7 @@ def plan_paths(
         for l2 in range(lmax_sh + 1):
             for l3 in range(abs(ir.l - l2), ir.l + l2 + 1):
                 p3 = ir.p * (-1) ** l2 if parity else ir.p
-                if l3 > 8 or (allowed is not None and Irrep(l3, p3) not in allowed):
+                if l3 > LMAX_SUPPORTED or (allowed is not None and Irrep(l3, p3) not in allowed):
                     continue
                 paths.append((k, l2, l3, p3))
     return paths
@@ -67,8 +68,8 @@ class _EdgeTensorProductBase(keras.layers.Layer):
         super().__init__(autocast=False, **kwargs)  # edge vectors keep their (float32) dtype
         self.parity = bool(parity)
         self.irreps_in = Irreps(irreps_in)
-        if not 0 <= int(lmax_sh) <= 8:
-            raise ValueError(f"lmax_sh must be in 0..8, received: lmax_sh={lmax_sh}")
+        if not 0 <= int(lmax_sh) <= LMAX_SUPPORTED:
+            raise ValueError(f"lmax_sh must be in 0..{LMAX_SUPPORTED}, received: lmax_sh={lmax_sh}")
         self.lmax_sh = int(lmax_sh)
         self.allowed_out = None if allowed_out is None else [str(Irrep.parse(ir)) for ir in allowed_out]
         self.paths = plan_paths(self.irreps_in, self.lmax_sh, self.allowed_out, self.parity)
@@ -172,7 +173,7 @@ class SO2Convolution(keras.layers.Layer):
     could produce are masked out (:func:`allowed_couplings`), so the layer is O(3)-equivariant.
 
     Args:
-        irreps_in, irreps_out: feature irreps (l <= 8).
+        irreps_in, irreps_out: feature irreps (l <= LMAX_SUPPORTED = 8).
         lmax_sh: largest harmonic l the coupling rule allows.
         parity: O(3) (True) or SO(3) only.
 
@@ -188,8 +189,8 @@ class SO2Convolution(keras.layers.Layer):
     def __init__(self, irreps_in, irreps_out, lmax_sh: int, parity: bool = True, **kwargs):
         super().__init__(autocast=False, **kwargs)  # edge vectors and rotations keep their (float32) dtype
         self.irreps_in, self.irreps_out = Irreps(irreps_in), Irreps(irreps_out)
-        if not 0 <= int(lmax_sh) <= 8:
-            raise ValueError(f"lmax_sh must be in 0..8, received: lmax_sh={lmax_sh}")
+        if not 0 <= int(lmax_sh) <= LMAX_SUPPORTED:
+            raise ValueError(f"lmax_sh must be in 0..{LMAX_SUPPORTED}, received: lmax_sh={lmax_sh}")
         self.lmax_sh, self.parity = int(lmax_sh), bool(parity)
         self.m_max = min(max(ir.l for _, ir in self.irreps_in), max(ir.l for _, ir in self.irreps_out))
         self._in_slices, self._out_slices = self.irreps_in.slices(), self.irreps_out.slices()

@@ -21,6 +21,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from deeph_tf.conventions import LMAX_SUPPORTED
 from deeph_tf.so3.clebsch_gordan import clebsch_gordan
 from deeph_tf.so3.irreps import Irreps, coupled_irreps
 
@@ -43,8 +44,8 @@ class ShellPairCoupling:
     """
 
     def __init__(self, l1: int, l2: int):
-        if l1 + l2 > 8:
-            raise ValueError(f"shell pair ({l1}, {l2}) needs L up to {l1 + l2}; at most 8 is supported")
+        if l1 + l2 > LMAX_SUPPORTED:
+            raise ValueError(f"shell pair ({l1}, {l2}) needs L up to {l1 + l2}; at most {LMAX_SUPPORTED} is supported")
         self.l1, self.l2 = int(l1), int(l2)
         self.irreps: Irreps = coupled_irreps(self.l1, self.l2)
         self.block_shape: Tuple[int, int] = (2 * self.l1 + 1, 2 * self.l2 + 1)
