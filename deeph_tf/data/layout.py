@@ -95,10 +95,9 @@ class OrbitalLayout:
             if unknown:
                 raise ValueError(f"no orbital basis known for configured elements {unknown}")
         element_shells = tuple(sorted(((e, s) for e, (s, _) in seen.items()), key=lambda item: atomic_number(item[0])))
-        derived = dict(element_shells)
-        if base is not None:  # the base's common layout may be wider than its elements need
-            derived = dict(derived, **{"(base common layout)": base.common_shells})
-        layout = cls(element_shells=element_shells, common_shells=cls._common_from(derived))
+        # the base's common layout may be wider than its elements need: it counts as one more shell list
+        shell_lists = [s for _, s in element_shells] + ([base.common_shells] if base is not None else [])
+        layout = cls(element_shells=element_shells, common_shells=cls._common_from(shell_lists))
         if common_orbital_types is not None:
             forced = parse_orbital_types(common_orbital_types)
             forced_layout = cls(element_shells=element_shells, common_shells=forced)
@@ -108,9 +107,10 @@ class OrbitalLayout:
         return layout
 
     @staticmethod
-    def _common_from(element_shells: Mapping[str, Sequence[int]]) -> Tuple[int, ...]:
+    def _common_from(shell_lists: Iterable[Sequence[int]]) -> Tuple[int, ...]:
+        """For each l, the largest number of shells of that l in any list, sorted by l."""
         counts: Dict[int, int] = {}
-        for shells in element_shells.values():
+        for shells in shell_lists:
             for l in set(shells):
                 counts[l] = max(counts.get(l, 0), list(shells).count(l))
         return tuple(l for l in sorted(counts) for _ in range(counts[l]))
