@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deeph_tf.model.irreps_ops import as_irreps
+from deeph_tf.model.irreps_ops import as_irreps, merge_irreps, split_irreps
 from deeph_tf.model.radial import check_activation
 from deeph_tf.so3.irreps import Irrep, Irreps
 
@@ -115,8 +115,6 @@ class Gate(keras.layers.Layer):
         # Which scalar components are odd (tanh), and which gate each gated component uses.
         signs = [item.ir.p for item in self.irreps_scalars for _ in range(item.mul)]
         self._odd_scalars = np.array([p == -1 for p in signs], dtype=bool)
-        gated_dims = [item.ir.dim for item in self.irreps_gated for _ in range(item.mul)]
-        self._gate_index = np.repeat(np.arange(len(gated_dims)), gated_dims).astype(np.int32)
 
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.irreps_in.dim:
@@ -130,9 +128,10 @@ class Gate(keras.layers.Layer):
     def call(self, inputs):
         x = tf.convert_to_tensor(inputs)
         n_s, n_g = self.irreps_scalars.dim, self.irreps_gates.dim
+        # one split (its gradient is one concat; a strided slice's pads to the full width)
+        s, gates, gated = tf.split(x, [n_s, n_g, self.irreps_gated.dim], axis=-1)
         out = []
         if n_s:
-            s = x[..., :n_s]
             if self._odd_scalars.all():
                 out.append(tf.tanh(s))
             elif self._odd_scalars.any():
@@ -141,9 +140,12 @@ class Gate(keras.layers.Layer):
             else:
                 out.append(self._act_scalars_fn(s))
         if self.irreps_gated.dim:
-            gates = self._act_gates_fn(x[..., n_s : n_s + n_g])  # [..., num_gated]
-            gated = x[..., n_s + n_g :]  # [..., gated.dim]
-            out.append(gated * tf.gather(gates, tf.constant(self._gate_index), axis=-1))
+            gates = self._act_gates_fn(gates)  # [..., num_gated]
+            # each gate scales its channel's 2l+1 components: a broadcast per term (a gather's
+            # gradient would be a scatter-add)
+            gate_parts = tf.split(gates, [item.mul for item in self.irreps_gated], axis=-1)
+            gated_parts = split_irreps(gated, self.irreps_gated)  # [..., mul, 2l+1] each
+            out.append(merge_irreps([v * g[..., None] for v, g in zip(gated_parts, gate_parts)], self.irreps_gated))
         return out[0] if len(out) == 1 else tf.concat(out, axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -61,10 +61,11 @@ def split_irreps(x, irreps) -> List[tf.Tensor]:
             f"last axis of x has size {x.shape[-1]} but irreps {str(irreps)!r} have dim {irreps.dim}"
         )
     lead = batch_shape(x)
-    return [
-        tf.reshape(x[..., sl], lead + [item.mul, item.ir.dim])
-        for item, sl in zip(irreps, irreps.slices())
-    ]
+    # One split, not a strided slice per term: the gradient of a split is one concat, while every
+    # slice's gradient pads its piece back to the full width (measured: 14% of a training step,
+    # benchmarks/profile_step.py).
+    pieces = tf.split(x, [item.dim for item in irreps], axis=-1) if len(irreps) > 1 else [x]
+    return [tf.reshape(piece, lead + [item.mul, item.ir.dim]) for item, piece in zip(irreps, pieces)]
 
 
 def merge_irreps(parts: Sequence, irreps) -> tf.Tensor:

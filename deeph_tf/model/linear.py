@@ -117,7 +117,10 @@ class EquivariantLinear(keras.layers.Layer):
             pooled = [p for p, item in zip(parts_in, self.irreps_in) if item.ir == ir and item.mul > 0]
             x_ir = pooled[0] if len(pooled) == 1 else tf.concat(pooled, axis=-2)  # [..., M_in, 2l+1]
             w = tf.cast(kernel, x.dtype)  # [M_in, M_out]
-            y_ir = tf.einsum("...im,io->...om", x_ir, w)  # [..., M_out, 2l+1]
+            # Explicit labels, not "...": TensorFlow's einsum gradient for an ellipsis materializes the
+            # [..., M_in, M_out] outer product and sums it, instead of one GEMM for the kernel.
+            rows = tf.reshape(x_ir, [-1, x_ir.shape[-2], ir.dim])  # [N, M_in, 2l+1]
+            y_ir = tf.reshape(tf.einsum("nim,io->nom", rows, w), lead + [w.shape[-1], ir.dim])  # [..., M_out, 2l+1]
             if ir == _SCALAR and self.bias is not None:
                 y_ir = y_ir + tf.cast(self.bias, x.dtype)[:, None]
             terms = self._out_groups[ir]
