@@ -2,11 +2,15 @@
 
 A folder holds POSCAR, info.json, one block file per matrix of :data:`~.scf.BLOCK_NAMES` (all
 blocks (0, 0, 0, i, j) over atom pairs, cell 0 only; ``docs/conventions.md``, "1. Data format"),
-the PySCF orbital energies and, with ``--forces``, force.h5.
+the PySCF orbital energies and, with ``--forces``, force.h5. Spinful structures (``--spinful``,
+:mod:`.gks`) hold complex hamiltonian.h5 and density_matrix.h5 (2 n_i x 2 n_j blocks, spin outer),
+a spinless real overlap.h5, and ``generator.json`` (:data:`GENERATOR_FILE`): the PySCF settings and
+the checks of the written files (eigenvalues against PySCF, Hermiticity, time reversal).
 """
 from __future__ import annotations
 
 from pathlib import Path
+import json
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -22,6 +26,8 @@ from .scf import BLOCK_NAMES, MO_ENERGY_FILE
 REQUIRED_FILES: Tuple[str, ...] = ("POSCAR", "info.json") + tuple(f"{n}.h5" for n in BLOCK_NAMES) + (MO_ENERGY_FILE,)
 #: Energy and forces (eV, eV/A), written with --forces (then required too).
 FORCE_FILE = FORCE_FILENAME
+#: Spinful structures: PySCF settings and the checks of the written blocks (JSON).
+GENERATOR_FILE = "generator.json"
 #: Position tolerance (A) when checking that an existing structure belongs to this run.
 GEOMETRY_MATCH_TOL = 1e-8
 
@@ -55,19 +61,74 @@ def write_dft_files(folder: Path, species: Sequence[str], positions: np.ndarray,
     })
 
 
-def required_files(forces: bool = False) -> Tuple[str, ...]:
-    """:data:`REQUIRED_FILES`, plus :data:`FORCE_FILE` with ``forces``."""
-    return REQUIRED_FILES + ((FORCE_FILE,) if forces else ())
+def write_spinful_files(folder: Path, species: Sequence[str], positions: np.ndarray, lattice: np.ndarray,
+                        result: Dict, settings: Settings, comment: str) -> Dict[str, float]:
+    """Write a spinful structure from :func:`~.gks.run_gks_soc` output; generator.json last.
+
+    hamiltonian.h5 (eV) and density_matrix.h5 get the complex 2 n_i x 2 n_j blocks, Hermitized
+    ((M + M^dagger) / 2); overlap.h5 the spinless real blocks. The Fermi energy is the midpoint of
+    the highest occupied and lowest empty spin-orbital (eV); ``occupation`` the electron count.
+    The written files are read back and checked (:func:`~.spin_checks.check_spinful_structure`);
+    the numbers go to generator.json.
+
+    Returns:
+        the checks written to generator.json.
+    """
+    import pyscf
+
+    from deeph_tf.data import load_structure
+
+    from .spin_checks import check_spinful_structure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    offsets = np.asarray(result["offsets"], dtype=np.int64)
+    s = result["overlap"]
+    write_block_h5(folder / "overlap.h5", blocks_from_dense((s + s.T) / 2, offsets))
+    for name in ("hamiltonian", "density_matrix"):
+        m = result[name]
+        write_block_h5(folder / f"{name}.h5", blocks_from_dense((m + m.conj().T) / 2, 2 * offsets))
+    e = np.asarray(result["mo_energy"], dtype=np.float64)
+    (folder / MO_ENERGY_FILE).write_text("".join(f"{float(v)!r}\n" for v in e))
+    write_poscar(folder / "POSCAR", Poscar(lattice=lattice, species=list(species),
+                                           positions=positions, comment=comment))
+    nel = int(result["nelectron"])
+    info = {
+        "atoms_quantity": len(species),
+        "orbits_quantity": int(offsets[-1]),
+        "orthogonal_basis": False,
+        "spinful": True,
+        "fermi_energy_eV": float((e[nel - 1] + e[nel]) / 2),
+        "elements_orbital_map": result["elements_orbital_map"],
+        "occupation": nel,
+        "basis": settings.basis_label,
+    }
+    write_info_json(folder / "info.json", info)  # the folder is a partial one (.partial/) until renamed
+    checks = check_spinful_structure(load_structure(folder), e)
+    generator = {
+        "tool": "tools/make_pyscf_dataset.py --spinful", "pyscf_version": pyscf.__version__,
+        "method": "GKS", "with_soc": True, "collinear": result.get("collinear", "col"), "xc": settings.xc,
+        "basis": settings.basis, "ecp": settings.ecp, "ecp_elements": list(result["ecp_elements"]),
+        "grid_level": settings.grid_level, "conv_tol": settings.conv_tol, "scf_cycles": result["scf_cycles"],
+        "scf_mo_energy_shift_eV": result["scf_mo_energy_shift"],
+        "checks": checks,
+    }
+    (folder / GENERATOR_FILE).write_text(json.dumps(generator, indent=2) + "\n")
+    return checks
 
 
-def missing_files(folder: Path, forces: bool = False) -> List[str]:
+def required_files(forces: bool = False, spinful: bool = False) -> Tuple[str, ...]:
+    """:data:`REQUIRED_FILES`, plus :data:`FORCE_FILE` with ``forces``, :data:`GENERATOR_FILE` if ``spinful``."""
+    return REQUIRED_FILES + ((FORCE_FILE,) if forces else ()) + ((GENERATOR_FILE,) if spinful else ())
+
+
+def missing_files(folder: Path, forces: bool = False, spinful: bool = False) -> List[str]:
     """Files of :func:`required_files` absent from ``folder``."""
-    return [f for f in required_files(forces) if not (folder / f).is_file()]
+    return [f for f in required_files(forces, spinful) if not (folder / f).is_file()]
 
 
-def is_complete(folder: Path, forces: bool = False) -> bool:
+def is_complete(folder: Path, forces: bool = False, spinful: bool = False) -> bool:
     """Whether ``folder`` exists with every file of :func:`required_files`."""
-    return folder.is_dir() and not missing_files(folder, forces)
+    return folder.is_dir() and not missing_files(folder, forces, spinful)
 
 
 def check_existing(folder: Path, task: Task, settings: Settings) -> None:
@@ -81,6 +142,8 @@ def check_existing(folder: Path, task: Task, settings: Settings) -> None:
     elif np.max(np.abs(poscar.positions - pos)) > GEOMETRY_MATCH_TOL:
         problems.append(f"positions differ by {np.max(np.abs(poscar.positions - pos)):.2e} A "
                         "(other --seed, --sigma, --rotate or --box?)")
+    if bool(info.get("spinful")) != settings.spinful:
+        problems.append(f"spinful {info.get('spinful')!r} != {settings.spinful}")
     if info.get("basis") != settings.basis_label:
         problems.append(f"basis {info.get('basis')!r} != {settings.basis_label!r}")
     if settings.forces:
@@ -108,6 +171,9 @@ def write_structure(folder: Path, species: Sequence[str], positions: np.ndarray,
     :func:`~.scf.scf_energy_forces`) also writes force.h5.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    if settings.spinful:
+        write_spinful_files(folder, species, positions, np.eye(3) * settings.box, result, settings, comment)
+        return
     if "forces_eV_per_A" in result:
         import pyscf
 

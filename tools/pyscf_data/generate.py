@@ -23,6 +23,7 @@ from deeph_tf.progress import progress_bar
 
 from .folders import check_existing, is_complete, missing_files, write_structure
 from .plan import Settings, Task, structure_geometry
+from .gks import run_gks_soc
 from .scf import run_dft, scf_energy_forces
 
 logger = logging.getLogger("make_pyscf_dataset")
@@ -43,8 +44,12 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
     partial = settings.out / PARTIAL_DIRNAME / f"{task.name}.{os.getpid()}"
     try:
         species, pos, euler = structure_geometry(task.molecule, task.index, settings)
-        result = run_dft(species, pos, settings.xc, settings.basis, settings.grid_level, q_frame=None,
-                         conv_tol=settings.conv_tol)
+        if settings.spinful:
+            result = run_gks_soc(species, pos, settings.xc, settings.basis, settings.ecp, settings.grid_level,
+                                 settings.conv_tol)
+        else:
+            result = run_dft(species, pos, settings.xc, settings.basis, settings.grid_level, q_frame=None,
+                             conv_tol=settings.conv_tol)
         if settings.forces:
             result["energy_eV"], result["forces_eV_per_A"] = scf_energy_forces(
                 species, pos, settings.xc, settings.basis, settings.grid_level, settings.conv_tol,
@@ -53,6 +58,7 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
             shutil.rmtree(partial)
         rot = "" if euler is None else " euler_zyz=" + ",".join(f"{a:.6f}" for a in euler)
         forces = " forces=true" if settings.forces else ""
+        forces += " spinful=true" if settings.spinful else ""
         comment = (f"{task.molecule} {settings.basis_label} seed={settings.seed + task.index} "
                    f"sigma={settings.sigma}{rot}{forces} (tools/make_pyscf_dataset.py)")
         write_structure(partial, species, pos, result, settings, comment)
@@ -124,13 +130,13 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
     todo, skipped = [], []
     for task in tasks:
         folder = dft_dir / task.name
-        if is_complete(folder, settings.forces):
+        if is_complete(folder, settings.forces, settings.spinful):
             check_existing(folder, task, settings)
             skipped.append(task.name)
         else:
             if folder.exists():
                 logger.info("%s: incomplete (missing %s), regenerating", task.name,
-                            ", ".join(missing_files(folder, settings.forces)))
+                            ", ".join(missing_files(folder, settings.forces, settings.spinful)))
             todo.append(task)
     if skipped:
         logger.info("skipping %d complete structures", len(skipped))

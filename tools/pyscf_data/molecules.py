@@ -8,6 +8,12 @@ PySCF's analytic gradients until the largest gradient component was below 1e-5 H
 experimental geometries for water, methane, ammonia, formaldehyde, hydrogen cyanide; standard
 Z-matrices (anti conformers) for methanol and ethanol; an idealized planar hexagon for uracil
 (diketo) and for malondialdehyde (the Cs enol tautomer with the intramolecular O-H...O bond, as in MD17).
+
+The heavy-atom diatomics for spin-orbit data (:data:`SOC_MOLECULES`: hbr, hi, br2, i2, ibr) are not
+optimized: they sit at the experimental equilibrium bond lengths r_e (K. P. Huber and G. Herzberg,
+Constants of Diatomic Molecules, 1979, as tabulated in the NIST Chemistry WebBook), along z,
+centroid at the origin: the datasets displace the atoms anyway, and a GKS+SOC optimization was
+not worth its cost for that.
 """
 from __future__ import annotations
 
@@ -38,10 +44,15 @@ MOLECULES: Dict[str, Molecule] = {}  # filled below from _EQUILIBRIUM
 MIX_MOLECULES: Tuple[str, ...] = ("methane", "ammonia", "water", "formaldehyde", "hydrogen_cyanide", "methanol")
 #: The MD17 molecules of the molecular-Hamiltonian literature that are built in.
 MD17_MOLECULES: Tuple[str, ...] = ("water", "ethanol", "malondialdehyde", "uracil")
+#: Heavy-atom diatomics for spin-orbit (--spinful) data; "soc_mix" = the first three (elements H, Br, I).
+SOC_MOLECULES: Tuple[str, ...] = ("hbr", "hi", "ibr", "br2", "i2")
+SOC_MIX_MOLECULES: Tuple[str, ...] = ("hbr", "hi", "ibr")
 #: Alternative spellings accepted by --molecule.
 ALIASES: Dict[str, str] = {"hcn": "hydrogen_cyanide", "hydrogen-cyanide": "hydrogen_cyanide",
                            "h2o": "water", "ch4": "methane", "nh3": "ammonia", "ch2o": "formaldehyde",
-                           "ch3oh": "methanol", "mda": "malondialdehyde"}
+                           "ch3oh": "methanol", "mda": "malondialdehyde",
+                           "hydrogen_bromide": "hbr", "hydrogen_iodide": "hi", "iodine_monobromide": "ibr",
+                           "bromine": "br2", "iodine": "i2"}
 
 
 def molecule_names(values: Sequence[str]) -> List[str]:
@@ -52,11 +63,16 @@ def molecule_names(values: Sequence[str]) -> List[str]:
             token = token.strip().lower().replace(" ", "_")
             if not token:
                 continue
-            expanded = list(MIX_MOLECULES) if token == "mix" else [ALIASES.get(token, token)]
+            if token == "mix":
+                expanded = list(MIX_MOLECULES)
+            elif token == "soc_mix":
+                expanded = list(SOC_MIX_MOLECULES)
+            else:
+                expanded = [ALIASES.get(token, token)]
             for name in expanded:
                 if name not in MOLECULES:
                     raise ValueError(f"unknown molecule {token!r}; known: {', '.join(sorted(MOLECULES))} "
-                                     f"(or 'mix' = {','.join(MIX_MOLECULES)})")
+                                     f"(or 'mix' = {','.join(MIX_MOLECULES)}, 'soc_mix' = {','.join(SOC_MIX_MOLECULES)})")
                 if name not in names:
                     names.append(name)
     if not names:
@@ -193,6 +209,17 @@ _EQUILIBRIUM: Dict[str, Tuple[Tuple[str, Tuple[float, float, float]], ...]] = {
         ("H", ( 2.112120,  1.309344,  0.000000)),
     ),
 }
+
+#: Experimental r_e (A) of the heavy-atom diatomics (see the module docstring).
+_DIATOMIC_RE: Dict[str, Tuple[str, str, float]] = {
+    "hbr": ("H", "Br", 1.41444),
+    "hi": ("H", "I", 1.60916),
+    "br2": ("Br", "Br", 2.28105),
+    "i2": ("I", "I", 2.6663),
+    "ibr": ("I", "Br", 2.46899),
+}
+for _name, (_a, _b, _r) in _DIATOMIC_RE.items():
+    _EQUILIBRIUM[_name] = ((_a, (0.0, 0.0, -_r / 2)), (_b, (0.0, 0.0, _r / 2)))
 
 MOLECULES.update({name: Molecule(tuple(s for s, _ in atoms), tuple(p for _, p in atoms))
                   for name, atoms in _EQUILIBRIUM.items()})

@@ -40,9 +40,15 @@ class Settings:
     rotate: bool = False
     box: float = 20.0
     forces: bool = False
+    #: Spin-orbit GKS (:mod:`.gks`) instead of RKS; ``ecp`` names the spin-orbit ECP library.
+    spinful: bool = False
+    ecp: str = "stuttgart-so"
 
     @property
     def basis_label(self) -> str:
+        """info.json ``basis``: "PBE/def2-SVP" (RKS), "GKS+SOC PBE/def2-SVP+stuttgart-so(SO-ECP)" (spinful)."""
+        if self.spinful:
+            return f"GKS+SOC {self.xc}/{self.basis}+{self.ecp}(SO-ECP)"
         return f"{self.xc}/{self.basis}"
 
 
