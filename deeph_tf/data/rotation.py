@@ -4,6 +4,12 @@ When atoms move by r' = Q r (``deeph_tf.conventions``), every block transforms a
 H'_ij(R) = U_i(Q) H_ij(R) U_j(Q)^T, with U_a the block-diagonal direct sum of the real
 Wigner-D matrices D^l(Q) over atom a's shells. This is the physical statement the SO(3)
 core must reproduce on DFT data, and the basis of rotation augmentation.
+
+Spinful blocks (2 n_i x 2 n_j, spin outer; hamiltonian / density matrix of a ``spinful``
+structure) transform with the spin rotation as well:
+H'_ij = (D^{1/2}(Q) (x) U_i(Q)) H_ij (D^{1/2}(Q) (x) U_j(Q))^dagger (:mod:`deeph_tf.so3.su2`; for an
+improper Q the spin factor is D^{1/2}(det(Q) Q), spin being axial). The spinless overlap of a
+spinful structure rotates as any spinless block.
 """
 from __future__ import annotations
 
@@ -16,40 +22,50 @@ import numpy as np
 from deeph_tf.data import keys
 from deeph_tf.data.block_h5 import BlockSet
 from deeph_tf.data.structure import StructureFolder
-from deeph_tf.so3.wigner import wigner_D_numpy
+from deeph_tf.so3.su2 import orbital_rotation_matrix, spinful_rotation_matrix
 
 logger = logging.getLogger(__name__)
 
 
-def orbital_rotation_matrix(shells: Sequence[int], rotation: np.ndarray) -> np.ndarray:
-    """U(Q) = direct sum of D^l(Q) over ``shells`` (one l per radial shell); [n_orb, n_orb] float64."""
-    sizes = [2 * int(l) + 1 for l in shells]
-    u = np.zeros((sum(sizes), sum(sizes)))
-    start = 0
-    for l, size in zip(shells, sizes):
-        u[start : start + size, start : start + size] = wigner_D_numpy(int(l), rotation)
-        start += size
-    return u
+def _is_spinful_blockset(structure: StructureFolder, blocks: BlockSet) -> bool:
+    """Whether ``blocks`` have the doubled (spinful) shapes of ``structure``; error if they fit neither."""
+    counts = structure.atom_orbital_counts()
+    spinful = None
+    for (_, _, _, i, j), block in zip(blocks.atom_pairs, blocks.blocks):
+        if block.shape == (counts[i], counts[j]):
+            this = False
+        elif block.shape == (2 * counts[i], 2 * counts[j]):
+            this = True
+        else:
+            raise ValueError(f"{structure.path}: block {[int(i), int(j)]} has shape {block.shape}, expected "
+                             f"{(int(counts[i]), int(counts[j]))} or, spinful, twice that")
+        if spinful is not None and this != spinful:
+            raise ValueError(f"{structure.path}: blocks mix spinless and spinful shapes")
+        spinful = this
+    if spinful and not structure.spinful:
+        raise ValueError(f"{structure.path}: blocks have spinful (doubled) shapes but info.json says spinful: false")
+    return bool(spinful)
 
 
 def rotate_blocks(structure: StructureFolder, blocks: BlockSet, rotation: np.ndarray) -> BlockSet:
     """Blocks of ``structure`` after rotating its atoms by ``rotation`` ([3, 3], r' = Q r).
 
+    Spinless blocks (real or complex) rotate as U_i B U_j^T; spinful blocks (shapes 2 n_i x 2 n_j
+    in a ``spinful`` structure) as (D^{1/2} (x) U_i) B (D^{1/2} (x) U_j)^dagger, giving complex128.
+
     Raises:
-        ValueError: for complex (spinful) blocks, whose spin part would need SU(2) matrices.
+        ValueError: if the block shapes fit neither the spinless nor the spinful layout.
     """
-    if blocks.is_complex:
-        raise ValueError(
-            f"{structure.path}: rotating spinful (complex) blocks needs spin rotations as well; "
-            "only spinless real blocks are supported"
-        )
+    spinful = _is_spinful_blockset(structure, blocks)
     per_species: Dict[str, np.ndarray] = {}
     for element in set(structure.species):
-        per_species[element] = orbital_rotation_matrix(structure.elements_orbital_map[element], rotation)
+        shells = structure.elements_orbital_map[element]
+        per_species[element] = (spinful_rotation_matrix(shells, rotation) if spinful
+                                else orbital_rotation_matrix(shells, rotation))
     rotated = []
     for (_, _, _, i, j), block in zip(blocks.atom_pairs, blocks.blocks):
         u_i, u_j = per_species[structure.species[i]], per_species[structure.species[j]]
-        rotated.append(u_i @ block @ u_j.T)
+        rotated.append(u_i @ block @ u_j.conj().T)
     return BlockSet(atom_pairs=blocks.atom_pairs.copy(), blocks=rotated)
 
 
@@ -96,10 +112,15 @@ def compare_rotated_copy(
         worst = max(worst, float(diff.max()))
         biggest = max(biggest, float(np.abs(other).max()))
         i, j = key[3], key[4]
+        n_i, n_j = int(copy.atom_orbital_counts()[i]), int(copy.atom_orbital_counts()[j])
+        spins = (0, 1) if diff.shape == (2 * n_i, 2 * n_j) else (0,)  # spinful: the four spin quadrants
         for li, rows in zip(copy.orbital_shells(i), copy.orbital_slices(i)):
             for lj, cols in zip(copy.orbital_shells(j), copy.orbital_slices(j)):
                 pair_type = (li, lj) if li <= lj else (lj, li)
-                by_pair[pair_type] = max(by_pair.get(pair_type, 0.0), float(diff[rows, cols].max()))
+                worst_here = max(float(diff[rows.start + si * n_i:rows.stop + si * n_i,
+                                            cols.start + sj * n_j:cols.stop + sj * n_j].max())
+                                 for si in spins for sj in spins)
+                by_pair[pair_type] = max(by_pair.get(pair_type, 0.0), worst_here)
     return RotationComparison(
         max_abs_error=worst,
         mean_abs_error=total / max(count, 1),

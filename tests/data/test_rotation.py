@@ -66,9 +66,15 @@ def test_rotate_blocks_round_trip_and_spectrum():
     )
 
 
-def test_spinful_blocks_are_refused_clearly():
+def test_doubled_blocks_need_a_spinful_structure():
+    """Complex spinless blocks rotate like real ones; doubled (spinful) shapes in a spinless folder are refused."""
     structure = load_structure(OWN_FIXTURE / "0")
     blocks = structure.read_blocks("overlap")
+    rotation = random_rotation_matrices(1, seed=5).numpy()[0]
     complex_blocks = BlockSet(blocks.atom_pairs, [b.astype(complex) for b in blocks.blocks])
+    for a, b in zip(rotate_blocks(structure, complex_blocks, rotation).blocks,
+                    rotate_blocks(structure, blocks, rotation).blocks):
+        np.testing.assert_allclose(a, b, atol=1e-14)
+    doubled = BlockSet(blocks.atom_pairs, [np.kron(np.eye(2), b) for b in blocks.blocks])
     with pytest.raises(ValueError, match="spinful"):
-        rotate_blocks(structure, complex_blocks, np.eye(3))
+        rotate_blocks(structure, doubled, np.eye(3))

@@ -91,15 +91,21 @@ folder is on ``sys.path`` when run as ``python tools/<script>.py``) and as ``too
 from __future__ import annotations
 
 from .cli import build_parser, main
-from .folders import (FORCE_FILE, REQUIRED_FILES, check_existing, is_complete, missing_files, required_files,
-                      write_dft_files, write_structure)
+from .folders import (FORCE_FILE, GENERATOR_FILE, REQUIRED_FILES, check_existing, is_complete, missing_files,
+                      required_files, write_dft_files, write_spinful_files, write_structure)
+from .gks import DEFAULT_ECP, SO_ECP_PRESETS, element_basis, parse_ecp, run_gks_soc, spinful_ao_order
+from .spin_checks import check_spinful_structure, spin_components, time_reversal_deviation
 from .generate import PARTIAL_DIRNAME, compute_structure, generate
-from .molecules import ALIASES, MD17_MOLECULES, MIX_MOLECULES, MOLECULES, Molecule, molecule_names, optimize_geometry
+from .molecules import (ALIASES, MD17_MOLECULES, MIX_MOLECULES, MOLECULES, SOC_MIX_MOLECULES, SOC_MOLECULES, Molecule,
+                        molecule_names, optimize_geometry)
 from .plan import Settings, Task, plan, random_euler_angles, structure_geometry
 from .scf import BLOCK_NAMES, MO_ENERGY_FILE, deeph_ao_order, run_dft, scf_energy, scf_energy_forces
-from .validate import FD_ENERGY_TOL, FD_FORCE_TOL, FD_STEP, check_forces_fd, validate, validate_blocks
+from .validate import FD_ENERGY_TOL, FD_FORCE_TOL, FD_STEP, TR_TOL, check_forces_fd, validate, validate_blocks
 
 __all__ = [
+    "DEFAULT_ECP", "GENERATOR_FILE", "SOC_MIX_MOLECULES", "SOC_MOLECULES", "SO_ECP_PRESETS", "TR_TOL",
+    "check_spinful_structure", "element_basis", "parse_ecp", "run_gks_soc", "spin_components", "spinful_ao_order",
+    "time_reversal_deviation", "write_spinful_files",
     "ALIASES", "BLOCK_NAMES", "FD_ENERGY_TOL", "FD_FORCE_TOL", "FD_STEP", "FORCE_FILE", "MD17_MOLECULES",
     "MIX_MOLECULES", "MOLECULES", "MO_ENERGY_FILE", "Molecule", "PARTIAL_DIRNAME", "REQUIRED_FILES", "Settings",
     "Task", "build_parser", "check_existing", "check_forces_fd", "compute_structure", "deeph_ao_order", "generate",
