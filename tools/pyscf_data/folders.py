@@ -106,7 +106,7 @@ def write_spinful_files(folder: Path, species: Sequence[str], positions: np.ndar
     checks = check_spinful_structure(load_structure(folder), e)
     generator = {
         "tool": "tools/make_pyscf_dataset.py --spinful", "pyscf_version": pyscf.__version__,
-        "method": "GKS", "with_soc": True, "collinear": result.get("collinear", "col"), "xc": settings.xc,
+        "method": "GKS", "with_soc": True, "collinear": result["collinear"], "xc": settings.xc,
         "basis": settings.basis, "ecp": settings.ecp, "ecp_elements": list(result["ecp_elements"]),
         "grid_level": settings.grid_level, "conv_tol": settings.conv_tol, "scf_cycles": result["scf_cycles"],
         "scf_mo_energy_shift_eV": result["scf_mo_energy_shift"],

@@ -161,7 +161,7 @@ def run_gks_soc(species: Sequence[str], positions: np.ndarray, xc: str, basis: s
         nelectron), ``overlap`` [n, n] float64 (spinless), ``mo_energy`` [2n] eigenvalues of
         (F[D], S x I_2) from PySCF's ``mf.eig``, ``offsets`` [n_atoms + 1] spinless,
         ``elements_orbital_map``, ``nelectron``, ``scf_mo_energy_shift`` (max |eig(F[D]) -
-        mf.mo_energy|, eV), ``scf_cycles``, ``ecp_elements``.
+        mf.mo_energy|, eV), ``scf_cycles``, ``ecp_elements``, ``collinear``.
 
     Raises:
         RuntimeError: if the SCF does not converge.
@@ -191,4 +191,5 @@ def run_gks_soc(species: Sequence[str], positions: np.ndarray, xc: str, basis: s
         "nelectron": int(mol.nelectron),
         "scf_cycles": int(getattr(mf, "cycles", -1)),
         "ecp_elements": sorted(mol._ecp),
+        "collinear": COLLINEAR,
     }
