@@ -4,7 +4,14 @@
 and shapes are listed in :mod:`deeph_tf.data.keys`. Edges are the off-site atom pairs of
 overlap.h5 (the DFT code's own sparsity); on-site blocks are node targets. Every check a
 training run relies on happens here, with errors naming the structure folder and file:
-matching atom_pairs across files, Hermiticity, one on-site block per atom, spinful data.
+matching atom_pairs across files, Hermiticity, one on-site block per atom, time reversal of
+spinful data.
+
+Spinful (spin-orbit) targets: each complex [2n_i, 2n_j] block is split into its scalar part A
+(stored where a spinless block would be) and its axial-vector part B [3, n_i, n_j]
+(``keys.node_spin_key``/``edge_spin_key``), H = I_2 (x) A + i sum_k sigma_k (x) B_k
+(:mod:`deeph_tf.so3.spin_blocks`). The part of H that is odd under time reversal (magnetism)
+has no place in that form: above ``hermiticity_tolerance`` the structure is refused.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from deeph_tf.elements import atomic_number
 from deeph_tf.data.errors import DataFormatError
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.structure import StructureFolder
+from deeph_tf.so3.spin_blocks import merge_spinful, split_spinful, time_reversal_residual
 
 Graph = Dict[str, np.ndarray]
 
@@ -85,13 +93,7 @@ def build_graph(
     for target in targets:
         if target not in keys.OPERATORS:
             raise ValueError(f"unknown target {target!r}; expected one of {keys.OPERATORS}")
-    spin_targets = [t for t in targets if structure.spin_factor(t) == 2]
-    if spin_targets:
-        raise DataFormatError(
-            structure.path,
-            f"spinful (spin-orbit) {', '.join(spin_targets)} data: the model does not handle spinful "
-            "blocks yet; remove these structures or use spinless data",
-        )
+    spin_targets = [t for t in targets if t in keys.SPIN_OPERATORS and structure.spin_factor(t) == 2]
     if not structure.has_blocks(keys.OVERLAP) and radius_cutoff is not None and not targets:
         return _radius_graph(structure, layout, radius_cutoff, dtype, structure_id or structure.name)
     if not structure.has_blocks(keys.OVERLAP):
@@ -112,7 +114,32 @@ def build_graph(
                 f"not Hermitian: max |A_ij(R) - A_ji(-R)^T| = {deviation:.3g} exceeds the tolerance "
                 f"{hermiticity_tolerance:g}",
             )
-    return assemble_graph(structure, layout, operators, dtype, structure_id or structure.name)
+    spin = {}
+    for name in spin_targets:
+        operators[name], spin[name] = _split_spin_part(structure, name, operators[name], hermiticity_tolerance)
+    return assemble_graph(structure, layout, operators, dtype, structure_id or structure.name, spin=spin)
+
+
+def _split_spin_part(structure: StructureFolder, name: str, blocks: BlockSet, tolerance: float
+                     ) -> Tuple[BlockSet, List[np.ndarray]]:
+    """Spinful blocks -> (scalar parts A as a real BlockSet, [3, n_i, n_j] axial parts B per pair)."""
+    scalar, vector = [], []
+    worst, worst_pair = 0.0, None
+    for k, block in enumerate(blocks.blocks):
+        residual = time_reversal_residual(block)
+        if residual > worst:
+            worst, worst_pair = residual, blocks.atom_pairs[k].tolist()
+        a, b = split_spinful(block)
+        scalar.append(a)
+        vector.append(b)
+    if worst > tolerance:
+        raise DataFormatError(
+            structure.block_path(name),
+            f"spinful blocks are not time-reversal symmetric: the time-reversal-odd part reaches {worst:.3g} "
+            f"(pair {worst_pair}), above the tolerance {tolerance:g}; the model predicts non-magnetic "
+            "H = I (x) A + i sum_k sigma_k (x) B_k only (magnetic / spin-polarized data are not supported)",
+        )
+    return BlockSet(blocks.atom_pairs, scalar), vector
 
 
 def _radius_graph(structure: StructureFolder, layout: OrbitalLayout, cutoff: float, dtype, structure_id: str) -> Graph:
@@ -136,8 +163,13 @@ def assemble_graph(
     dtype,
     structure_id: str,
     pairs: Optional[np.ndarray] = None,
+    spin: Optional[Dict[str, List[np.ndarray]]] = None,
 ) -> Graph:
-    """Nodes, edges, padded blocks and masks; ``pairs`` defaults to the overlap's atom_pairs."""
+    """Nodes, edges, padded blocks and masks; ``pairs`` defaults to the overlap's atom_pairs.
+
+    ``spin``: operator -> [3, n_i, n_j] axial parts B per pair (spinful targets), stored padded
+    as ``node_<op>_spin`` [n_atoms, 3, n_c, n_c] and ``edge_<op>_spin`` [n_edges, 3, n_c, n_c].
+    """
     if pairs is None:
         pairs = operators[keys.OVERLAP].atom_pairs
     n_atoms, n_c = structure.n_atoms, layout.n_common
@@ -194,6 +226,17 @@ def assemble_graph(
     for name, blocks in operators.items():
         graph[keys.node_key(name)] = padded(blocks, node_order)
         graph[keys.edge_key(name)] = padded(blocks, edge_rows)
+
+    def padded_spin(vectors: List[np.ndarray], rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), 3, n_c, n_c), dtype=dtype)
+        for position, r in enumerate(rows):
+            i, j = pairs[r, 3], pairs[r, 4]
+            out[position][np.ix_(range(3), slots[species_names[i]], slots[species_names[j]])] = vectors[r]
+        return out
+
+    for name, vectors in (spin or {}).items():
+        graph[keys.node_spin_key(name)] = padded_spin(vectors, node_order)
+        graph[keys.edge_spin_key(name)] = padded_spin(vectors, edge_rows)
 
     node_mask = np.zeros((n_atoms, n_c, n_c), dtype=bool)
     for atom in range(n_atoms):
@@ -310,3 +353,24 @@ def graph_blocks(graph: Graph, layout: OrbitalLayout, operator: str, node_values
                 for position, row in enumerate(rows):
                     edge_blocks[row] = cut[position]
     return BlockSet(pairs, blocks + edge_blocks)
+
+
+def spinful_graph_blocks(graph: Graph, layout: OrbitalLayout, operator: str, node_values=None, edge_values=None,
+                         node_spin=None, edge_spin=None) -> BlockSet:
+    """Un-pad spinful blocks: complex128 [2n_i, 2n_j] ``I (x) A + i sum_k sigma_k (x) B_k`` per pair.
+
+    Args:
+        graph, operator: as :func:`graph_blocks`; A and B from ``node_<op>``/``edge_<op>`` and
+            ``node_<op>_spin``/``edge_<op>_spin`` unless values are given.
+        node_values, edge_values: A, [n_atoms | n_edges, n_c, n_c].
+        node_spin, edge_spin: B, [n_atoms | n_edges, 3, n_c, n_c] (k = x, y, z).
+    Returns:
+        complex128 blocks in the DeepH spinful layout (spin outer, orbital inner), pairs as
+        :func:`graph_blocks`.
+    """
+    scalar = graph_blocks(graph, layout, operator, node_values, edge_values)
+    node_spin = np.asarray(graph[keys.node_spin_key(operator)] if node_spin is None else node_spin, np.float64)
+    edge_spin = np.asarray(graph[keys.edge_spin_key(operator)] if edge_spin is None else edge_spin, np.float64)
+    parts = [graph_blocks(graph, layout, operator, node_spin[:, k], edge_spin[:, k]) for k in range(3)]
+    merged = [merge_spinful(a, np.stack([p.blocks[n] for p in parts])) for n, a in enumerate(scalar.blocks)]
+    return BlockSet(scalar.atom_pairs, merged)

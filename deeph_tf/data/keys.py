@@ -52,6 +52,28 @@ def edge_key(operator: str) -> str:
     """``edge_<operator>``: [n_edges, n_c, n_c] off-site blocks."""
     return f"edge_{operator}"
 
+
+#: Operators with a spin part in spinful (spin-orbit) data; overlap.h5 stays spinless. In a
+#: spinful graph set each spinful block H = I_2 (x) A + i sum_k sigma_k (x) B_k
+#: (``deeph_tf.so3.spin_blocks``) is stored as its scalar part A in ``node_<op>`` /
+#: ``edge_<op>`` and its axial-vector part B in ``node_<op>_spin`` / ``edge_<op>_spin``.
+SPIN_OPERATORS = (HAMILTONIAN, DENSITY_MATRIX)
+
+
+def node_spin_key(operator: str) -> str:
+    """``node_<operator>_spin``: [n_atoms, 3, n_c, n_c] B_k of the on-site blocks (k = x, y, z; eV for H)."""
+    return f"node_{operator}_spin"
+
+
+def edge_spin_key(operator: str) -> str:
+    """``edge_<operator>_spin``: [n_edges, 3, n_c, n_c] B_k of the off-site blocks (k = x, y, z)."""
+    return f"edge_{operator}_spin"
+
+
+def spin_operators(operators, spinful: bool):
+    """The operators of a graph set that carry a spin part (none unless ``spinful``)."""
+    return tuple(op for op in operators if spinful and op in SPIN_OPERATORS)
+
 # --- fields a batch adds (``deeph_tf.data.pipeline``: disjoint union padded to a bucket) ------
 #: [n_nodes] int32, graph of each node in the batch (n_graphs for padding nodes).
 NODE_GRAPH = "node_graph"

@@ -19,6 +19,8 @@ Batch fields (n_nodes, n_edges: the bucket sizes; n_graphs = batch_size):
     edge_valid                   [n_edges] bool
     node_mask / edge_mask        [n_nodes|n_edges, n_c, n_c] bool (DeepH entry masks)
     node_<op> / edge_<op>        [n_nodes|n_edges, n_c, n_c] float (op: overlap, targets)
+    node_<op>_spin / edge_<op>_spin  [n_nodes|n_edges, 3, n_c, n_c] float, spinful sets only
+                                 (axial part B of H = I (x) A + i sum_k sigma_k (x) B_k)
     lattice                      [n_graphs, 3, 3] float
     graph_valid                  [n_graphs] bool
     structure_id                 [n_graphs] string ("" for padding)
@@ -153,6 +155,8 @@ class GraphSet:
         self.layout = OrbitalLayout.from_dict(index["layout"])
         self.operators: Tuple[str, ...] = tuple(index["operators"])
         self.dtype: str = index["dtype"]
+        #: Spinful (spin-orbit) targets: batches carry the spin parts ``node_<op>_spin``.
+        self.spinful: bool = bool(index.get("spinful", False))
 
     def shards(self, subset: str) -> List[dict]:
         return self.index["subsets"][subset]["shards"]
@@ -203,7 +207,7 @@ class GraphSet:
         per_system_atoms = [[n for s in self.shards(subset) if s["system"] == k for n in s["n_atoms"]] for k in systems]
         batch_sizes = resolve_batch_size(batch_size, per_system_atoms)
         max_graphs = max(batch_sizes)
-        parse = make_parser(self.operators, self.dtype, self.layout.n_common)
+        parse = make_parser(self.operators, self.dtype, self.layout.n_common, self.spinful)
         datasets, buckets, n_batches = [], {}, []
         for position, system in enumerate(systems):
             shards = [s for s in self.shards(subset) if s["system"] == system]
@@ -249,7 +253,7 @@ class GraphSet:
             if repeat:
                 ds = ds.repeat()
             ds = ds.map(
-                _union_and_pad_fn(self.operators, system_buckets, max_graphs, self.layout.n_common),
+                _union_and_pad_fn(self.operators, system_buckets, max_graphs, self.layout.n_common, self.spinful),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )
@@ -269,7 +273,8 @@ class GraphSet:
         return dataset, buckets
 
 
-def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_graphs: int, n_common: int):
+def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_graphs: int, n_common: int,
+                      spinful: bool = False):
     """The map function: ragged batch of graphs -> one padded disjoint-union graph."""
     import tensorflow as tf
 
@@ -278,8 +283,9 @@ def _union_and_pad_fn(operators: Sequence[str], buckets: Sequence[Bucket], max_g
     if keys.is_energy_force(operators):
         node_fields, edge_fields, graph_fields = _FF_NODE_FIELDS, _FF_EDGE_FIELDS, _FF_GRAPH_FIELDS
     else:
-        node_fields = _NODE_FIELDS + tuple(keys.node_key(op) for op in operators)
-        edge_fields = _EDGE_FIELDS + tuple(keys.edge_key(op) for op in operators)
+        spin_ops = keys.spin_operators(operators, spinful)
+        node_fields = _NODE_FIELDS + tuple(keys.node_key(op) for op in operators) + tuple(map(keys.node_spin_key, spin_ops))
+        edge_fields = _EDGE_FIELDS + tuple(keys.edge_key(op) for op in operators) + tuple(map(keys.edge_spin_key, spin_ops))
         graph_fields = ()
 
     def pad_to(value, size, fill=0):

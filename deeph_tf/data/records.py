@@ -42,15 +42,19 @@ _ENERGY_FORCE_FIELDS: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
 }
 
 
-def record_fields(operators) -> Dict[str, Tuple[str, Tuple[str, ...], str]]:
+def record_fields(operators, spinful: bool = False) -> Dict[str, Tuple[str, Tuple[str, ...], str]]:
     """All fields of a record holding the given operators (overlap always included), or of a
-    force-field record when ``operators`` is ``(keys.ENERGY_FORCE,)``."""
+    force-field record when ``operators`` is ``(keys.ENERGY_FORCE,)``. ``spinful``: the spin
+    parts B of the spinful operators too ([3, n_c, n_c] per node or edge)."""
     if keys.is_energy_force(operators):
         return dict(_ENERGY_FORCE_FIELDS)
     fields = dict(_BASE_FIELDS)
     for name in operators:
         fields[keys.node_key(name)] = ("float", ("n_c", "n_c"), "n_atoms")
         fields[keys.edge_key(name)] = ("float", ("n_c", "n_c"), "n_edges")
+    for name in keys.spin_operators(operators, spinful):
+        fields[keys.node_spin_key(name)] = ("float", (3, "n_c", "n_c"), "n_atoms")
+        fields[keys.edge_spin_key(name)] = ("float", (3, "n_c", "n_c"), "n_edges")
     return fields
 
 
@@ -83,13 +87,14 @@ def _int64_feature(values: List[int]) -> bytes:
     return _length_delimited(3, _length_delimited(1, packed))
 
 
-def encode_example(graph: Mapping[str, np.ndarray], operators, float_dtype: str) -> bytes:
+def encode_example(graph: Mapping[str, np.ndarray], operators, float_dtype: str, spinful: bool = False) -> bytes:
     """Serialize one graph dict to ``tf.train.Example`` bytes (no TensorFlow needed).
 
     Args:
         graph: arrays as produced by ``deeph_tf.data.graph.build_graph``.
         operators: operator names stored (e.g. ("overlap", "hamiltonian")).
         float_dtype: "float32" or "float64", the dtype of every float field.
+        spinful: store the spin parts (``keys.node_spin_key``) of the spinful operators.
     """
     entries = []
     sizes = {"n_atoms": len(graph[keys.SPECIES]), "n_edges": len(graph[keys.EDGE_SRC])}
@@ -98,7 +103,7 @@ def encode_example(graph: Mapping[str, np.ndarray], operators, float_dtype: str)
     entries.append(
         (keys.STRUCTURE_ID, _bytes_feature(str(np.asarray(graph[keys.STRUCTURE_ID])).encode("utf-8")))
     )
-    for name, (dtype, _, _) in record_fields(operators).items():
+    for name, (dtype, _, _) in record_fields(operators, spinful).items():
         target = float_dtype if dtype == "float" else ("uint8" if dtype == "bool" else dtype)
         array = np.ascontiguousarray(graph[name], dtype=np.dtype(target).newbyteorder("<"))
         entries.append((name, _bytes_feature(array.tobytes())))
@@ -109,11 +114,11 @@ def encode_example(graph: Mapping[str, np.ndarray], operators, float_dtype: str)
     return _length_delimited(1, features)
 
 
-def make_parser(operators, float_dtype: str, n_common: int):
+def make_parser(operators, float_dtype: str, n_common: int, spinful: bool = False):
     """A TF function: serialized Example -> dict of tensors with static trailing shapes."""
     import tensorflow as tf
 
-    fields = record_fields(operators)
+    fields = record_fields(operators, spinful)
     spec = {name: tf.io.FixedLenFeature([], tf.string) for name in fields}
     spec[keys.STRUCTURE_ID] = tf.io.FixedLenFeature([], tf.string)
     for name in SIZE_FEATURES:

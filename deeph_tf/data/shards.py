@@ -73,7 +73,7 @@ def _graph_record(task: Tuple[str, str]) -> GraphRecord:
             structure_id=sid,
         )
         total, masked = graph_entry_counts(graph, layout)
-        record = encode_example(graph, options["operators"], options["dtype"])
+        record = encode_example(graph, options["operators"], options["dtype"], options.get("spinful", False))
         return GraphRecord(sid, record, n_atoms=len(graph[keys.SPECIES]), n_edges=len(graph[keys.EDGE_SRC]),
                            statistics={"entries_total": total, "entries_masked": masked})
     except (DataFormatError, ValueError, OSError, KeyError) as error:
@@ -126,6 +126,7 @@ def build_graph_sets(
                 except DataFormatError as error:
                     bad.reject(sid, str(error))
             loaded[(role, system.index)] = items
+    spinful = dataset_spinful([(sid, s) for items in loaded.values() for sid, _, s in items], options.targets)
     layout = layout_from_structures(
         (s for items in loaded.values() for _, _, s in items),
         common_orbital_types=options.common_orbital_types,
@@ -157,6 +158,8 @@ def build_graph_sets(
         "dtype": options.dtype,
         "hermiticity_tolerance": options.hermiticity_tolerance,
     }
+    if spinful:  # only then: spinless fingerprints stay those of earlier versions
+        common["spinful"] = True
 
     hashes, names = SourceHashes(Path(graph_dir)), _source_names(options.operators)
 
@@ -166,19 +169,21 @@ def build_graph_sets(
     plans = plan_shards(subsets, options.structures_per_shard, shard_fingerprint)
 
     def summarize(built: Sequence[ShardPlan]) -> Tuple[dict, dict]:
-        return _make_index(built, layout, options, split, bad.listed(built), train + validation), split
+        return _make_index(built, layout, options, split, bad.listed(built), train + validation, spinful), split
 
-    index = write_graph_set(graph_dir, plans, BLOCK_SHARDS, lambda to_build: _graph_records(to_build, layout, options),
+    index = write_graph_set(graph_dir, plans, BLOCK_SHARDS,
+                            lambda to_build: _graph_records(to_build, layout, options, spinful),
                             bad, summarize)
     hashes.save()  # after success only: a failed build changes nothing in the folder
     return index
 
 
 @contextmanager
-def _graph_records(to_build: Sequence[ShardPlan], layout: OrbitalLayout, options: GraphBuildOptions
-                   ) -> Iterator[Iterator[GraphRecord]]:
+def _graph_records(to_build: Sequence[ShardPlan], layout: OrbitalLayout, options: GraphBuildOptions,
+                   spinful: bool = False) -> Iterator[Iterator[GraphRecord]]:
     """The records of ``to_build``'s structures in order, from worker processes when there are many."""
     worker_options = {
+        "spinful": spinful,
         "targets": list(options.targets),
         "operators": list(options.operators),
         "dtype": options.dtype,
@@ -201,11 +206,35 @@ def _graph_records(to_build: Sequence[ShardPlan], layout: OrbitalLayout, options
         pool.join()
 
 
+def dataset_spinful(structures: Sequence[Tuple[str, object]], targets: Sequence[str]) -> bool:
+    """Whether a dataset's targets are spinful (info.json ``spinful`` of every structure).
+
+    Raises:
+        GraphBuildError: some structures are spinful and others not (for a spinful target);
+            the message names one of each and the counts.
+    """
+    if not any(t in keys.SPIN_OPERATORS for t in targets):
+        return False
+    spinful = [sid for sid, s in structures if s.spinful]
+    if spinful and len(spinful) < len(structures):
+        spinless = [sid for sid, s in structures if not s.spinful]
+        first = next(s for sid, s in structures if sid == spinless[0])
+        other = next(s for sid, s in structures if sid == spinful[0])
+        raise GraphBuildError(
+            f"the dataset mixes spinful and spinless structures: {len(spinful)} have \"spinful\": true in info.json "
+            f"(e.g. {other.path / 'info.json'}), {len(spinless)} have false (e.g. {first.path / 'info.json'}); "
+            "a model predicts either spin-orbit (complex 2n x 2n) or spinless blocks, so train on one kind "
+            "(split the systems into two datasets)")
+    return bool(spinful)
+
+
 def _make_index(plans: Sequence[ShardPlan], layout: OrbitalLayout, options: GraphBuildOptions,
-                split: Dict[str, List[str]], skipped: List[dict], systems: Sequence[System]) -> dict:
+                split: Dict[str, List[str]], skipped: List[dict], systems: Sequence[System],
+                spinful: bool = False) -> dict:
     shards = built_shards(plans)
     return {
         "format": FORMAT,
+        "spinful": spinful,
         "deeph_tf_version": __version__,
         "dtype": options.dtype,
         "operators": list(options.operators),

@@ -23,10 +23,14 @@ from deeph_tf.so3.block_coupling import OrbitalBlockCoupling
 from deeph_tf.so3.irreps import Irrep, Irreps
 
 
+def _with_parity(irreps: Irreps, parity: bool) -> Irreps:
+    """``irreps`` as they are, or with every parity 'e' (an SO(3)-only model)."""
+    return irreps if parity else Irreps([(mul, Irrep(ir.l, 1)) for mul, ir in irreps])
+
+
 def block_irreps(common_shells: Sequence[int], parity: bool = True) -> Irreps:
     """Irreps of a [n_c, n_c] block in coupling order (parity dropped to 'e' when ``parity`` is False)."""
-    irreps = OrbitalBlockCoupling(common_shells, common_shells).irreps
-    return irreps if parity else Irreps([(mul, Irrep(ir.l, 1)) for mul, ir in irreps])
+    return _with_parity(OrbitalBlockCoupling(common_shells, common_shells).irreps, parity)
 
 
 @keras.saving.register_keras_serializable(package="deeph_tf")
@@ -63,8 +67,8 @@ class BlockHead(keras.layers.Layer):
         self.num_species = int(num_species)
         self.pair = bool(pair)
         self.parity = bool(parity)
-        self.coupling = OrbitalBlockCoupling(self.common_shells, self.common_shells)
-        self.irreps_out = block_irreps(self.common_shells, self.parity)
+        self.coupling = self._make_coupling()
+        self.irreps_out = _with_parity(self.coupling.irreps, self.parity)
         self.n_terms = len(self.irreps_out)
         rows = self.num_species**2 if self.pair else self.num_species
         self._scale_init = np.ones((rows, self.n_terms)) if scale is None else np.asarray(scale, dtype=np.float64)
@@ -101,9 +105,17 @@ class BlockHead(keras.layers.Layer):
         scale = tf.gather(tf.gather(tf.cast(self.scale, irreps.dtype), row), component_terms, axis=1)
         shift_terms = tf.gather(tf.cast(self.shift, irreps.dtype), row) * shift_mask
         standardized = irreps * scale + tf.gather(shift_terms, component_terms, axis=1)
-        coupling = tf.constant(self.coupling.matrix.T, dtype=irreps.dtype)  # [dim, n_c^2]
-        n_c = self.coupling.n_i
-        return tf.reshape(tf.matmul(standardized, coupling), [-1, n_c, n_c])
+        coupling = tf.constant(self.coupling.matrix.T, dtype=irreps.dtype)  # [dim, entries]
+        return tf.reshape(tf.matmul(standardized, coupling), [-1, *self.block_shape])
+
+    def _make_coupling(self):
+        """The irreps <-> block map (``irreps`` and an orthogonal ``matrix`` [entries, dim])."""
+        return OrbitalBlockCoupling(self.common_shells, self.common_shells)
+
+    @property
+    def block_shape(self):
+        """Shape of one output block: [n_c, n_c]."""
+        return [self.coupling.n_i, self.coupling.n_j]
 
     def get_config(self):
         config = super().get_config()
