@@ -60,8 +60,17 @@ def build_model(model_config: Mapping, layout: OrbitalLayout, statistics: Target
         pair_cutoffs=statistics.pair_max_edge_length or None,
         periodic_images=statistics.periodic_edges,
         dtype=model_config.get("precision", "float32"),
+        **_spin_options(statistics),
         **options,
     )
+
+
+def _spin_options(statistics: TargetStatistics) -> dict:
+    """``spinful`` and the spin heads' standardization for spinful statistics, else nothing."""
+    if not getattr(statistics, "spinful", False):
+        return {}
+    return dict(spinful=True, spin_node_scale=statistics.spin_node_scale, spin_node_shift=statistics.spin_node_shift,
+                spin_edge_scale=statistics.spin_edge_scale)
 
 
 def example_inputs(n_species: int, dtype: str = "float32") -> dict:

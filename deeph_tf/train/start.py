@@ -125,6 +125,13 @@ def prepare_graphs(config: dict, workers, start: Optional[StartingModel],
     if not energy_force and operator not in graph_set.operators:
         raise ValueError(f"model.target is {operator!r} but the graphs hold {list(graph_set.operators)}; "
                          "add it to training.dataset.targets")
+    if start is not None and not energy_force:
+        data_spinful = graph_set.spinful and operator in keys.SPIN_OPERATORS
+        model_spinful = bool(start.model_config.get("spinful", False))
+        if data_spinful != model_spinful:
+            kinds = {True: "spinful (spin-orbit)", False: "spinless"}
+            raise ValueError(f"the model from {start.source} predicts {kinds[model_spinful]} blocks but the data in "
+                             f"{graph_set.graph_dir} are {kinds[data_spinful]}; start a new model or use data of its kind")
     return graph_set, index
 
 
@@ -138,6 +145,9 @@ def starting_weights(start: StartingModel, config: dict, graph_set: GraphSet):
     (:func:`deeph_tf.model.transfer.extend_model`)."""
     if graph_set.layout.to_dict() == start.layout:
         return start.model
+    if start.model_config.get("spinful", False):
+        raise ValueError(f"the data add elements to the spinful model from {start.source}: extending a spinful model "
+                         "onto new elements is not supported yet; train a new model or use data of its elements")
     statistics = compute_statistics(graph_set, operator=config["model"]["target"])
     return extend_model(start.model, OrbitalLayout.from_dict(start.layout), graph_set.layout, statistics, start.source)
 
