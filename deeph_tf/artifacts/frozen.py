@@ -15,6 +15,13 @@ The SavedModel folder holds the weights and one documented signature,
       node_blocks     float   [n_atoms, n_c, n_c]   on-site blocks
       edge_blocks     float   [n_edges, n_c, n_c]   off-site blocks
 
+A spinful (spin-orbit) model (``metadata.json`` -> ``spinful`` true) returns the scalar parts A
+as ``node_blocks``/``edge_blocks`` and two more outputs, the axial parts B_k (k = x, y, z) of
+H = I_2 (x) A + i sum_k sigma_k (x) B_k (:mod:`deeph_tf.so3.spin_blocks`)::
+
+      node_spin_blocks  float [n_atoms, 3, n_c, n_c]
+      edge_spin_blocks  float [n_edges, 3, n_c, n_c]
+
 A force field (model target ``energy_force``) has the same first six inputs (no
 ``edge_reverse``; edges are every pair closer than the model's cutoff, both directions, with
 periodic images) and returns::
@@ -102,7 +109,10 @@ def make_predict_function(model):
         inputs = _model_inputs(table, float_dtype, atomic_numbers, positions, lattice, edge_src, edge_dst, edge_shift)
         inputs[keys.EDGE_REVERSE] = edge_reverse
         out = model(inputs, training=False)
-        return {"node_blocks": out["node"], "edge_blocks": out["edge"]}
+        result = {"node_blocks": out["node"], "edge_blocks": out["edge"]}
+        if "node_spin" in out:
+            result.update(node_spin_blocks=out["node_spin"], edge_spin_blocks=out["edge_spin"])
+        return result
 
     return predict
 
@@ -168,10 +178,13 @@ def freeze_model(model, layout: Mapping, metadata: Mapping[str, Any], output: Pa
     if output.exists() and not is_frozen_model(output):
         raise FileExistsError(f"{output}: exists and is not a frozen model; refusing to replace it")
     meta = dict(metadata)
+    spinful = bool(getattr(model, "spinful", False))
+    outputs = ["node_blocks", "edge_blocks"] + (["node_spin_blocks", "edge_spin_blocks"] if spinful else [])
     meta.update(version=__version__, dtype=model_float_dtype(model).name, model_config=model.get_config(),
                 layout=dict(layout), parameters=int(sum(int(np.prod(v.shape)) for v in model.weights)),
+                spinful=spinful,
                 signature={"name": SIGNATURE, "inputs": list(ENERGY_INPUT_NAMES if is_energy_model(model) else INPUT_NAMES),
-                           "outputs": list(ENERGY_OUTPUT_NAMES) if is_energy_model(model) else ["node_blocks", "edge_blocks"]})
+                           "outputs": list(ENERGY_OUTPUT_NAMES) if is_energy_model(model) else outputs})
     module = tf.Module(name="deeph_tf_frozen_model")
     module.model = model
     module.model_variables = [v.value for v in model.weights]  # model.weights order, for init-frz-model

@@ -7,7 +7,9 @@ Hamiltonians, the physics (:mod:`deeph_tf.infer.electronic`): orbital energies o
 for crystals the bands of the predicted and the DFT H (both on the structure's overlap.h5)
 along the folder's ``K_PATH`` (or a given k-path file) and on a Gamma-centred k-grid, each
 with raw and shift-removed MAE within +-window of E_F (info.json), max error, gap error, and
-on the grid the Fermi levels from the electron count (predicted vs DFT). Structures without
+on the grid the Fermi levels from the electron count (predicted vs DFT). Spinful (spin-orbit)
+Hamiltonians add the SOC metrics of :mod:`~deeph_tf.infer.electronic.spin_orbit` (SOC-induced
+level shifts and multiplet splittings at Gamma). Structures without
 the reference are predicted only. Predictions (``-o``) are written in the pair order of the
 structure's own block file (:func:`in_pair_order`), as DeepH-dock's ``dock analyze error`` requires.
 """
@@ -43,6 +45,7 @@ class EvaluationReport:
     blocks: Optional[Dict[str, Any]] = None
     molecules: List[Dict[str, Any]] = field(default_factory=list)
     crystals: List[Dict[str, Any]] = field(default_factory=list)
+    spin_orbit: List[Dict[str, Any]] = field(default_factory=list)
     physics_skipped: Dict[str, str] = field(default_factory=dict)
     predictions: List[str] = field(default_factory=list)
     plots: List[str] = field(default_factory=list)
@@ -51,8 +54,18 @@ class EvaluationReport:
         """Means over structures (meV). Molecules: ``orbital_energy_mae_meV``, ``gap_mae_meV``
         (HOMO-LUMO). Crystals: ``band_mae_meV`` / ``band_mae_shifted_meV`` (K_PATH where a
         structure has one, else the grid), ``band_grid_mae_meV``, ``band_gap_mae_meV`` (|error|,
-        same k as band_mae_meV), ``fermi_mae_meV`` (|E_F(pred) - E_F(DFT)|, both from occupation)."""
+        same k as band_mae_meV), ``fermi_mae_meV`` (|E_F(pred) - E_F(DFT)|, both from occupation).
+        Spinful: ``soc_shift_mae_meV`` (SOC-induced level shifts), ``soc_splitting_mae_meV``
+        (multiplet splittings, structures that have one), ``soc_largest_splitting_mae_meV``."""
         out: Dict[str, Any] = {}
+        if self.spin_orbit:
+            out["soc_shift_mae_meV"] = float(np.mean([r["shift_mae_meV"] for r in self.spin_orbit]))
+            split = [r["splitting_mae_meV"] for r in self.spin_orbit if r["splitting_mae_meV"] is not None]
+            largest = [abs(r["largest_splitting_pred_eV"] - r["largest_splitting_ref_eV"]) * 1000.0
+                       for r in self.spin_orbit if r["largest_splitting_ref_eV"] is not None]
+            if split:
+                out["soc_splitting_mae_meV"] = float(np.mean(split))
+                out["soc_largest_splitting_mae_meV"] = float(np.mean(largest))
         if self.molecules:
             out["orbital_energy_mae_meV"] = float(np.mean([m["mae_meV"] for m in self.molecules]))
             gaps = [abs(m["gap_error_meV"]) for m in self.molecules if m.get("gap_error_meV") is not None]
@@ -74,6 +87,7 @@ class EvaluationReport:
     def to_dict(self) -> Dict[str, Any]:
         return {"n_structures": self.n_structures, "n_scored": self.n_scored, "blocks": self.blocks,
                 "physics": self.physics_summary(), "molecules": self.molecules, "crystals": self.crystals,
+                "spin_orbit": self.spin_orbit,
                 "physics_skipped": self.physics_skipped, "predictions": self.predictions, "plots": self.plots}
 
 
@@ -98,6 +112,7 @@ def evaluate(
     from deeph_tf.data.structure import load_structure, write_structure_folder
     from deeph_tf.infer.electronic import (DEFAULT_BAND_WINDOW_EV, crystal_bands, is_molecule,
                                            molecular_orbital_errors, plot_bands)
+    from deeph_tf.infer.electronic.spin_orbit import spin_orbit_errors
 
     window = DEFAULT_BAND_WINDOW_EV if band_window_eV is None else float(band_window_eV)
 
@@ -132,6 +147,12 @@ def evaluate(
         parity.append((ref_values, pred_values))
         if detail_prefix:
             detail_rows.extend(f"{sid} {r: .8e} {p: .8e}" for r, p in zip(ref_values, pred_values))
+        if physics and target == keys.HAMILTONIAN and structure.spinful:
+            try:
+                report.spin_orbit.append(spin_orbit_errors(predicted, reference, overlap, structure, name=sid).to_dict())
+            except ValueError as error:
+                report.physics_skipped[sid] = str(error)
+                logger.warning("structure %s: no spin-orbit errors (%s)", sid, error)
         if physics and target == keys.HAMILTONIAN:
             try:
                 if is_molecule(reference):
@@ -247,6 +268,18 @@ def format_physics(report: EvaluationReport) -> str:
                      f"grid MAE {_meV(summary.get('band_grid_mae_meV'))} meV; |gap error| "
                      f"{_meV(summary.get('band_gap_mae_meV'))} meV; |E_F error| "
                      f"{_meV(summary.get('fermi_mae_meV'))} meV")
+    if report.spin_orbit:
+        lines.append(f"spin-orbit coupling of {len(report.spin_orbit)} structure(s) (Gamma; occupied + lowest "
+                     "unoccupied Kramers pair):")
+        line = f"  SOC-induced level shift MAE {_meV(summary.get('soc_shift_mae_meV'))} meV"
+        if "soc_splitting_mae_meV" in summary:
+            line += (f", multiplet splitting MAE {_meV(summary['soc_splitting_mae_meV'])} meV, largest splitting "
+                     f"MAE {_meV(summary['soc_largest_splitting_mae_meV'])} meV")
+        lines.append(line)
+        for r in report.spin_orbit:
+            if r["largest_splitting_ref_eV"] is not None:
+                lines.append(f"  {r['name']}: largest splitting DFT {r['largest_splitting_ref_eV']:.4f} eV, predicted "
+                             f"{r['largest_splitting_pred_eV']:.4f} eV; shift MAE {_meV(r['shift_mae_meV'])} meV")
     if report.physics_skipped:
         lines.append(f"no eigenvalue errors for {len(report.physics_skipped)} structure(s) (see the log)")
     return "\n".join(lines)

@@ -16,7 +16,10 @@ Counted entries (the DeepH mask, docs/conventions.md, section "1. Data format")
     spinless mask in all four spin blocks.
 
 Errors
-    raw:             |H_pred - H_ref| per counted entry.
+    raw:             |H_pred - H_ref| per counted entry. Complex (spinful) entries count
+                     (|Re dH| + |Im dH|) / 2: the structure MAE is then the mean over the real
+                     and imaginary parts of all 4 n_i n_j entries of each counted orbital pair,
+                     the quantity training minimizes (:mod:`deeph_tf.train.losses`).
     gauge-corrected: |dH - mu S| with mu = <dH, S> / <S, S> over the structure's counted
                      entries (dH = H_pred - H_ref); H and H + mu S give the same physics.
                      For spinful data S acts as S (x) 1 on the spin blocks.
@@ -155,6 +158,13 @@ def shell_pair_label(l1: int, l2: int) -> str:
 
 def _shell_pair_order(label: str) -> Tuple[int, ...]:
     return tuple(SHELL_LETTERS.index(c) for c in label.split("-"))
+
+
+def entry_error(difference: np.ndarray) -> np.ndarray:
+    """|d| of real entries; (|Re d| + |Im d|) / 2 of complex ones (the mean over their two real parts)."""
+    if np.iscomplexobj(difference):
+        return 0.5 * (np.abs(difference.real) + np.abs(difference.imag))
+    return np.abs(difference)
 
 
 def _entry_l(shells: Sequence[int]) -> np.ndarray:
@@ -297,8 +307,8 @@ def structure_errors(
     by_element: Dict[str, ErrorSums] = {}
     by_shell: Dict[str, ErrorSums] = {}
     for label, d, s, mask, codes in stacks:
-        e_raw = np.abs(d)[mask]
-        e_gauge = np.abs(d - mu * s)[mask] if mu != 0.0 else e_raw
+        e_raw = entry_error(d)[mask]
+        e_gauge = entry_error(d - mu * s)[mask] if mu != 0.0 else e_raw
         sums = ErrorSums.of(e_raw, e_gauge)
         total.add(sums)
         by_element.setdefault(label, ErrorSums()).add(sums)

@@ -38,6 +38,11 @@ class Predictor:
         self.layout, self.metadata, self.dtype, self.source = layout, metadata, np.dtype(dtype), source
 
     @property
+    def spinful(self) -> bool:
+        """The model predicts spinful (spin-orbit) blocks: complex [2n_i, 2n_j] per pair."""
+        return bool((self.metadata.get("model_config") or {}).get("spinful", False))
+
+    @property
     def target(self) -> str:
         return self.metadata.get("input", {}).get("model", {}).get("target", "hamiltonian")
 
@@ -86,6 +91,11 @@ class Predictor:
             if list(shells) != known[element]:
                 raise DataFormatError(structure.path / "info.json", f"element {element} has orbital shells (l) "
                                       f"{list(shells)}, but the model {self.source} was trained with {known[element]}")
+        if self.target in keys.SPIN_OPERATORS and structure.spinful != self.spinful:
+            kinds = {True: "spinful (spin-orbit)", False: "spinless"}
+            raise DataFormatError(structure.path / "info.json",
+                                  f"\"spinful\": {str(structure.spinful).lower()}, but the model {self.source} predicts "
+                                  f"{kinds[self.spinful]} blocks; use a model of that kind or set info.json's spinful")
 
     def _union_function(self):
         """A tf.function (no XLA: any shape without retracing) of the model on a graph given as
@@ -103,6 +113,9 @@ class Predictor:
                 out = model({keys.SPECIES: species, keys.POSITIONS: tf.zeros([n_atoms, 3], float_dtype),
                              keys.EDGE_SRC: src, keys.EDGE_DST: dst, keys.EDGE_SHIFT_VECTOR: vectors,
                              keys.EDGE_REVERSE: reverse}, training=False)
+                if "node_spin" in out:  # spinful: A and B stacked, [n, 4, n_c, n_c]
+                    return (tf.concat([out["node"][:, None], out["node_spin"]], axis=1),
+                            tf.concat([out["edge"][:, None], out["edge_spin"]], axis=1))
                 return out["node"], out["edge"]
 
             self._union = union
@@ -119,6 +132,9 @@ class Predictor:
 
     def predict_graph(self, graph: Dict[str, np.ndarray], max_edges: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Node [n_atoms, n_c, n_c] and edge [n_edges, n_c, n_c] blocks of one graph (``build_graph``).
+
+        A spinful model gives [n_atoms, 4, n_c, n_c] and [n_edges, 4, n_c, n_c]: the scalar part A
+        (index 0) and the spin parts B_x, B_y, B_z (1..3) of each block (:func:`blocks_of`).
 
         The model sees edge vectors computed in float64 (r_j + R @ lattice - r_i, Angstrom) and
         zero positions (it is translation invariant), so large cells lose no digits in float32.
@@ -149,7 +165,8 @@ class Predictor:
             return out
 
         n_c = self.layout.n_common
-        return predict_in_chunks(run, len(species), src, dst, reverse, chunks, (n_c, n_c), self.dtype)
+        shape = (4, n_c, n_c) if self.spinful else (n_c, n_c)
+        return predict_in_chunks(run, len(species), src, dst, reverse, chunks, shape, self.dtype)
 
     def predict_graphs(self, graphs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[np.ndarray, np.ndarray]]:
         """(node, edge) blocks of each graph, in one pass over their disjoint union."""
@@ -211,7 +228,7 @@ class Predictor:
         overlap.h5's, or, without one, those of ``rule`` (default :meth:`graph_rule`). The
         prediction is float64, in the structure's own orbital order.
         """
-        from deeph_tf.data.graph import build_graph, graph_blocks
+        from deeph_tf.data.graph import build_graph
         from deeph_tf.data.inference_graph import prediction_graph
 
         self.check_structure(structure)
@@ -222,7 +239,18 @@ class Predictor:
         else:
             graph, _ = prediction_graph(structure, self.layout, rule or self.graph_rule(), dtype=np.float64)
         node, edge = self.predict_graph(graph, max_edges=max_edges)
-        return graph, graph_blocks(graph, self.layout, target, node_values=node, edge_values=edge)
+        return graph, blocks_of(graph, self.layout, target, node, edge)
+
+
+def blocks_of(graph: Dict[str, np.ndarray], layout: OrbitalLayout, target: str, node: np.ndarray, edge: np.ndarray):
+    """The BlockSet of predicted padded blocks (``Predictor.predict_graph``): float64, or for a
+    spinful prediction ([n, 4, n_c, n_c]: A, B_x, B_y, B_z) complex128 [2n_i, 2n_j] blocks in the
+    DeepH spinful layout."""
+    from deeph_tf.data.graph import graph_blocks, spinful_graph_blocks
+
+    if np.ndim(node) == 4:
+        return spinful_graph_blocks(graph, layout, target, node[:, 0], edge[:, 0], node[:, 1:], edge[:, 1:])
+    return graph_blocks(graph, layout, target, node_values=node, edge_values=edge)
 
 
 def _graph_arrays(graph: Dict[str, np.ndarray], layout: OrbitalLayout):

@@ -8,7 +8,9 @@ divide), and the lcurve metric names.
 
 - :class:`BlockObjective`: operator targets (Hamiltonian, overlap, density matrix), masked
   block entries: loss ``mae|mse|huber|wmae``; metrics ``loss``, ``mae`` (+ ``mae_gauge`` for
-  the Hamiltonian), in the target's unit (eV).
+  the Hamiltonian), in the target's unit (eV). Spinful targets: ``mae`` over the real and
+  imaginary parts of the complex blocks (:mod:`deeph_tf.train.losses`), plus ``mae_spin``, the
+  MAE of the spin parts B_k alone.
 - :class:`EnergyForceObjective`: DeePMD-kit's ``ener`` loss,
   ``pref_e * <(dE/N)^2> + pref_f * <|dF|^2>/3 + pref_v * <(dW/N)^2>/9``, each prefactor
   following the learning rate, ``pref(t) = limit + (start - limit) * lr(t) / start_lr``;
@@ -29,16 +31,21 @@ from deeph_tf.train.losses import loss_totals, masked_loss, masked_mae
 class BlockObjective:
     """Masked block-entry loss and MAE metrics of one operator target."""
 
-    def __init__(self, loss: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False):
+    def __init__(self, loss: str = "mae", operator: str = "hamiltonian", huber_delta: float = 0.01, gauge: bool = False,
+                 spinful: bool = False):
         self.kind, self.operator, self.huber_delta, self.gauge = loss, operator, huber_delta, gauge
+        self.spinful = bool(spinful)
 
     @property
     def metric_names(self) -> List[str]:
-        return ["loss", "mae"] + (["mae_gauge"] if self.operator == "hamiltonian" else [])
+        return (["loss", "mae"] + (["mae_gauge"] if self.operator == "hamiltonian" else [])
+                + (["mae_spin"] if self.spinful else []))
 
     @property
     def sum_names(self) -> List[str]:
-        return ["abs_error_sum", "count", "loss", "batches"] + (["abs_error_sum_gauge"] if self.operator == "hamiltonian" else [])
+        return (["abs_error_sum", "count", "loss", "batches"]
+                + (["abs_error_sum_gauge"] if self.operator == "hamiltonian" else [])
+                + (["abs_error_sum_spin", "count_spin"] if self.spinful else []))
 
     def loss_totals(self, batch, dtype=tf.float32) -> Dict[str, tf.Tensor]:
         """Counted entries (and, for wmae, the sum of |target|) of ``batch``: :func:`loss_totals`."""
@@ -53,6 +60,8 @@ class BlockObjective:
         metrics = {"abs_error_sum": abs_sum, "count": count}
         if self.operator == "hamiltonian" and "edge_overlap" in batch:
             metrics["abs_error_sum_gauge"], _ = masked_mae(prediction, batch, self.operator, gauge=True)
+        if self.spinful:
+            metrics["abs_error_sum_spin"], metrics["count_spin"] = masked_mae(prediction, batch, self.operator, spin=True)
         return metrics
 
     def finish(self, total: Mapping[str, float]) -> Dict[str, float]:
@@ -60,6 +69,8 @@ class BlockObjective:
         out = {"loss": total["loss"] / max(total["batches"], 1.0), "mae": total["abs_error_sum"] / count}
         if "abs_error_sum_gauge" in total:
             out["mae_gauge"] = total["abs_error_sum_gauge"] / count
+        if "abs_error_sum_spin" in total:
+            out["mae_spin"] = total["abs_error_sum_spin"] / max(total["count_spin"], 1.0)
         return out
 
     def update(self, lr: float) -> None:
@@ -170,10 +181,12 @@ class EnergyForceObjective:
         return out
 
 
-def build_objective(config: Mapping, start_lr: float, has_virial: bool = False):
-    """The objective of a normalized input (model.target and the loss section)."""
+def build_objective(config: Mapping, start_lr: float, has_virial: bool = False, spinful: bool = False):
+    """The objective of a normalized input (model.target and the loss section); ``spinful``:
+    the graphs hold spinful targets."""
     loss = config["loss"]
     target = config["model"]["target"]
     if target == "energy_force":
         return EnergyForceObjective(loss, start_lr, has_virial)
-    return BlockObjective(loss["type"], target, loss["huber_delta"], config["model"]["standardize_gauge"])
+    return BlockObjective(loss["type"], target, loss["huber_delta"], config["model"]["standardize_gauge"],
+                          spinful=spinful and target in keys.SPIN_OPERATORS)

@@ -154,7 +154,8 @@ def _optimization(config: dict, model, index: dict, workers, start_step: int, re
     workers.broadcast_variables(optimizer.variables)
     energy_force = config["model"]["target"] == "energy_force"
     has_virial = energy_force and index["subsets"]["train"]["counts"].get("virials", 0) > 0
-    objective = build_objective(config, config["learning_rate"]["start_lr"], has_virial)
+    objective = build_objective(config, config["learning_rate"]["start_lr"], has_virial,
+                                spinful=bool(index.get("spinful", False)))
     steps = CompiledSteps(
         model, optimizer, clip_norm=config["optimizer"]["clip_norm"], jit_compile=training["jit_compile"],
         gradient_transform=workers.gradient_transform(), objective=objective,

@@ -126,10 +126,10 @@ def predict_folders(predictor, structures: Sequence[Tuple[str, Path]], output_di
         DataFormatError: a structure the model cannot predict (before anything is written).
         FileExistsError: ``output_dir`` holds other data.
     """
-    from deeph_tf.data.graph import graph_blocks
     from deeph_tf.data.inference_graph import prediction_graph
     from deeph_tf.data.structure import load_structure, write_structure_folder
     from deeph_tf.infer.evaluate import in_pair_order
+    from deeph_tf.infer.predict import blocks_of
 
     if batch_size < 1 or max_edges < 1:
         raise ValueError(f"batch size and edge budget must be >= 1 (got {batch_size}, {max_edges})")
@@ -170,7 +170,7 @@ def predict_folders(predictor, structures: Sequence[Tuple[str, Path]], output_di
             results = predictor.predict_graphs(graphs)
         seconds = (time.perf_counter() - start) / len(pending)
         for (sid, structure, graph, source), (node, edge) in zip(pending, results):
-            predicted = graph_blocks(graph, predictor.layout, target, node_values=node, edge_values=edge)
+            predicted = blocks_of(graph, predictor.layout, target, node, edge)
             blocks = {}
             if structure.has_blocks(keys.OVERLAP):
                 overlap = structure.read_blocks(keys.OVERLAP)

@@ -1,0 +1,150 @@
+"""Spin-orbit metrics of spinful Hamiltonians: SOC-induced level shifts and multiplet splittings.
+
+For a spinful H = I_2 (x) A + i sum_k sigma_k (x) B_k (:mod:`deeph_tf.so3.spin_blocks`) two
+spectra are taken at Gamma (all R summed: a molecule's levels, a crystal's Gamma point):
+
+- the full levels e_n: generalized eigenvalues of (H, S (x) I_2), 2N of them (Kramers pairs);
+- the scalar-relativistic levels e0_n: those of (A, S), N of them, each counted twice (spin).
+
+**SOC shift** of level n: d_n = e_n - e0_n (both sorted ascending). It is the part of the level
+that spin-orbit coupling moves; errors of the scalar part that move e_n and e0_n alike cancel.
+Levels compared: every occupied level and the lowest unoccupied Kramers pair (2 levels), as
+the orbital-energy metric of :mod:`~deeph_tf.infer.electronic.molecules` does (info.json
+``occupation`` counts electrons; spinful: one electron per level). ``shift_mae_meV`` is the
+MAE of d_n (predicted vs DFT) over those levels.
+
+**Multiplet splittings**: DFT scalar levels within ``degeneracy_tol_eV`` of each other form a
+multiplet (a p-like pi shell of a linear molecule: 2 orbitals x 2 spins = 4 levels); those of
+at least 4 levels (an orbital degeneracy, which SOC can lift) among the compared levels give a
+splitting, max - min of the full levels with the same indices (e.g. 2 Pi_3/2 - 2 Pi_1/2 of HBr's
+Br 4p pi, about 0.3 eV). The same indices are used for the prediction. ``splitting_mae_meV``
+is the MAE over multiplets; ``largest_splitting_*`` the largest of them (the heavy-atom p
+manifold where there is one). Structures without orbital degeneracy have no multiplet (None).
+Energies in eV, errors in meV.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from deeph_tf.data.block_h5 import BlockSet
+from deeph_tf.data.structure import StructureFolder
+from deeph_tf.infer.electronic.bloch import BlochSum, generalized_eigenvalues
+from deeph_tf.infer.electronic.occupation import occupied_count
+from deeph_tf.so3.spin_blocks import split_spinful
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEGENERACY_TOLERANCE_EV", "SpinOrbitErrors", "scalar_part", "spin_orbit_levels", "spin_orbit_errors"]
+
+EV_TO_MEV = 1000.0
+#: Scalar levels closer than this form one multiplet (eV).
+DEGENERACY_TOLERANCE_EV = 1e-3
+
+
+def scalar_part(blocks: BlockSet) -> BlockSet:
+    """The spinless scalar parts A [n_i, n_j] (real) of spinful blocks [2n_i, 2n_j]."""
+    return BlockSet(blocks.atom_pairs, [split_spinful(b)[0] for b in blocks.blocks])
+
+
+def spin_orbit_levels(hamiltonian: BlockSet, overlap: BlockSet, structure: StructureFolder
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+    """(full levels [2N], scalar levels [2N], each scalar level twice) at Gamma, eV, ascending."""
+    offsets = structure.atom_orbital_offsets(spinful=True)
+    spinless = structure.atom_orbital_offsets(spinful=False)
+    s_spinful = BlockSet(overlap.atom_pairs, [np.kron(np.eye(2), b) for b in overlap.blocks])
+    context = f"structure {structure.name}"
+    full = generalized_eigenvalues(BlochSum(hamiltonian, offsets)(), BlochSum(s_spinful, offsets)(), context)
+    scalar = generalized_eigenvalues(BlochSum(scalar_part(hamiltonian), spinless)(), BlochSum(overlap, spinless)(),
+                                     context + " (scalar part)")
+    return full, np.repeat(scalar, 2)
+
+
+def _multiplets(levels: np.ndarray, tolerance: float, minimum: int = 4) -> List[np.ndarray]:
+    """Index groups of sorted ``levels`` whose neighbours are within ``tolerance`` (at least ``minimum``)."""
+    groups, start = [], 0
+    for n in range(1, len(levels) + 1):
+        if n == len(levels) or levels[n] - levels[n - 1] > tolerance:
+            if n - start >= minimum:
+                groups.append(np.arange(start, n))
+            start = n
+    return groups
+
+
+@dataclass
+class SpinOrbitErrors:
+    """Spin-orbit errors of one structure (energies eV, errors meV; see the module docstring).
+
+    Attributes:
+        name: structure id.
+        level_indices: [w] compared levels (0-based, ascending energy, spin included).
+        shifts_ref_eV / shifts_pred_eV: [w] SOC shifts e_n - e0_n.
+        shift_mae_meV / shift_max_abs_meV: over the compared levels.
+        splittings_ref_eV / splittings_pred_eV: one per multiplet (may be empty).
+        multiplet_levels: the level indices of each multiplet.
+        splitting_mae_meV: MAE over the multiplets (None without one).
+        largest_splitting_ref_eV / largest_splitting_pred_eV: of the multiplet with the largest
+            DFT splitting (None without one).
+    """
+
+    name: str
+    level_indices: np.ndarray
+    shifts_ref_eV: np.ndarray
+    shifts_pred_eV: np.ndarray
+    shift_mae_meV: float
+    shift_max_abs_meV: float
+    splittings_ref_eV: List[float] = field(default_factory=list)
+    splittings_pred_eV: List[float] = field(default_factory=list)
+    multiplet_levels: List[List[int]] = field(default_factory=list)
+    splitting_mae_meV: Optional[float] = None
+    largest_splitting_ref_eV: Optional[float] = None
+    largest_splitting_pred_eV: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in self.__dict__.items()}
+
+
+def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockSet, structure: StructureFolder,
+                      name: Optional[str] = None, n_virtual: int = 2,
+                      degeneracy_tol_eV: float = DEGENERACY_TOLERANCE_EV) -> SpinOrbitErrors:
+    """SOC shifts and multiplet splittings of the predicted vs the DFT spinful H of one structure.
+
+    Args:
+        prediction / reference: spinful H blocks (complex [2n_i, 2n_j], eV); overlap: spinless S.
+        structure: a spinful structure (occupation or Fermi energy gives the occupied levels).
+        n_virtual: unoccupied levels compared from the LUMO up (2: the lowest Kramers pair).
+        degeneracy_tol_eV: scalar levels this close form a multiplet.
+
+    Raises:
+        ValueError: the structure is not spinful, lacks occupation information, or S is singular.
+    """
+    name = structure.name if name is None else name
+    if not structure.spinful:
+        raise ValueError(f"structure {name}: spin-orbit metrics need spinful data (info.json spinful true)")
+    full_ref, scalar_ref = spin_orbit_levels(reference, overlap, structure)
+    full_pred, scalar_pred = spin_orbit_levels(prediction, overlap, structure)
+    n_occ = occupied_count(structure, full_ref)
+    if not 0 < n_occ <= len(full_ref):
+        raise ValueError(f"structure {name}: {n_occ} occupied levels but {len(full_ref)} levels")
+    idx = np.arange(0, min(len(full_ref), n_occ + max(0, int(n_virtual))))
+    shift_ref, shift_pred = (full_ref - scalar_ref)[idx], (full_pred - scalar_pred)[idx]
+    error = np.abs(shift_pred - shift_ref)
+    result = SpinOrbitErrors(name=name, level_indices=idx, shifts_ref_eV=shift_ref, shifts_pred_eV=shift_pred,
+                             shift_mae_meV=EV_TO_MEV * float(error.mean()),
+                             shift_max_abs_meV=EV_TO_MEV * float(error.max()))
+    for group in _multiplets(scalar_ref[idx], degeneracy_tol_eV):
+        levels = idx[group]
+        result.multiplet_levels.append(levels.tolist())
+        result.splittings_ref_eV.append(float(full_ref[levels].max() - full_ref[levels].min()))
+        result.splittings_pred_eV.append(float(full_pred[levels].max() - full_pred[levels].min()))
+    if result.multiplet_levels:
+        ref, pred = np.asarray(result.splittings_ref_eV), np.asarray(result.splittings_pred_eV)
+        result.splitting_mae_meV = EV_TO_MEV * float(np.abs(pred - ref).mean())
+        largest = int(np.argmax(ref))
+        result.largest_splitting_ref_eV, result.largest_splitting_pred_eV = float(ref[largest]), float(pred[largest])
+    logger.debug("structure %s: SOC shift MAE %.4g meV over %d levels, %d multiplet(s)", name, result.shift_mae_meV,
+                 len(idx), len(result.multiplet_levels))
+    return result
