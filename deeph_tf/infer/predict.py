@@ -77,11 +77,17 @@ class Predictor:
                          radius=None if radius is None else float(radius))
 
     def check_structure(self, structure: StructureFolder) -> None:
-        """Refuse a structure whose elements or orbital basis the model does not know.
+        """Refuse a structure of the other kind (spinful or spinless) or whose elements or orbital basis
+        the model does not know.
 
         Raises:
             DataFormatError: naming the structure, the element and what the model knows.
         """
+        if self.target in keys.SPIN_OPERATORS and structure.spinful != self.spinful:
+            kinds = {True: "spinful (spin-orbit)", False: "spinless"}
+            raise DataFormatError(structure.path / "info.json",
+                                  f"\"spinful\": {str(structure.spinful).lower()}, but the model {self.source} predicts "
+                                  f"{kinds[self.spinful]} blocks; use a model of that kind or set info.json's spinful")
         known = {e: list(self.layout.shells(e)) for e in self.layout.elements}
         for element in dict.fromkeys(structure.species):
             if element not in known:
@@ -91,11 +97,7 @@ class Predictor:
             if list(shells) != known[element]:
                 raise DataFormatError(structure.path / "info.json", f"element {element} has orbital shells (l) "
                                       f"{list(shells)}, but the model {self.source} was trained with {known[element]}")
-        if self.target in keys.SPIN_OPERATORS and structure.spinful != self.spinful:
-            kinds = {True: "spinful (spin-orbit)", False: "spinless"}
-            raise DataFormatError(structure.path / "info.json",
-                                  f"\"spinful\": {str(structure.spinful).lower()}, but the model {self.source} predicts "
-                                  f"{kinds[self.spinful]} blocks; use a model of that kind or set info.json's spinful")
+
 
     def _union_function(self):
         """A tf.function (no XLA: any shape without retracing) of the model on a graph given as
