@@ -128,7 +128,8 @@ def test_spinful_blocks_use_s_kron_identity():
     e = structure_errors(pred, h2, ov, spinful)
     assert e.n_entries == 4 * 576
     assert e.gauge_mu_meV == pytest.approx(1000 * mu, rel=1e-10)
-    assert e.mae_gauge_meV == pytest.approx(2.0, rel=1e-9)  # |0.002 i| left after removing mu S
+    # 0.002i is left after removing mu S: a complex entry counts (|Re| + |Im|) / 2 = 1 meV
+    assert e.mae_gauge_meV == pytest.approx(1.0, rel=1e-9)
 
 
 def test_dataset_mean_of_structures_and_pooled_breakdowns(rng):
