@@ -1,8 +1,8 @@
 """Bands of spinful (spin-orbit) crystals: Bloch sums of [[uu, ud], [du, dd]] blocks with S (x) 1.
 
 The real CP2K hBN cell (tests/fixtures/hbn_cp2k) is made spinful as H = I_2 (x) A + i sigma_z (x) B
-with A the DFT blocks and B_ij(R) = c d_z S_ij(R), d the bond vector (so B_ji(-R) = -B_ij(R)^T:
-Hermitian and time-reversal symmetric). Such an H is block diagonal in spin, so its bands are
+with A the DFT blocks and B_ij(R) = c (d . t) S_ij(R), d the bond vector and t a fixed tilt
+(so B_ji(-R) = -B_ij(R)^T: Hermitian and time-reversal symmetric). Such an H is block diagonal in spin, so its bands are
 those of A + iB and A - iB together: an exact reference for the spinful code paths.
 """
 import dataclasses
@@ -16,33 +16,33 @@ from deeph_tf.data.structure import load_structure
 from deeph_tf.infer.electronic import BlochSum, band_structure
 from deeph_tf.infer.electronic.bloch import band_energies, bloch_operators
 from deeph_tf.infer.electronic.spectrum import electronic_structure
-from deeph_tf.so3.spin_blocks import split_spinful, time_reversal_residual
+from deeph_tf.so3.spin_blocks import merge_spinful, split_spinful, time_reversal_residual
 
 HBN = REPO_ROOT / "tests" / "fixtures" / "hbn_cp2k" / "dft" / "hBN-000000"
 COUPLING = 0.4  # eV / Angstrom: spin-orbit-like B of a few 0.1 eV
 
 
 def _spinful_hbn():
+    """(spinless structure, its spinful copy, H, S, spinful H, the spin-up sector A + iB)."""
     s = load_structure(HBN)
     h, ov = s.read_blocks("hamiltonian"), s.read_blocks("overlap")
-    cart = s.poscar.positions  # [n_atoms, 3] Angstrom
-    lattice = np.asarray(s.poscar.lattice, dtype=np.float64)
     o_index = ov.pair_index()
-    scalar, spin = [], []
-    for key, a in zip(h.atom_pairs, h.blocks):
-        rx, ry, rz, i, j = (int(v) for v in key)
-        d = cart[j] + np.array([rx, ry, rz]) @ lattice - cart[i]
-        # a z-tilt makes d_z non-zero on in-plane bonds too (hBN is flat): use d . (0.3, 0.2, 1)
-        b = COUPLING * float(d @ np.array([0.3, 0.2, 1.0])) * ov.blocks[o_index[(rx, ry, rz, i, j)]]
-        scalar.append(a)
-        spin.append(b)
-    zero = [np.zeros_like(b) for b in spin]
-    blocks = []
-    for a, b, z in zip(scalar, spin, zero):
-        uu, dd = a + 1j * b, a - 1j * b
-        blocks.append(np.block([[uu, z], [z, dd]]).astype(np.complex128))
+    tilt = np.array([0.3, 0.2, 1.0])  # d . tilt is non-zero on hBN's in-plane bonds too
+    b_z = []
+    for rx, ry, rz, i, j in (tuple(int(v) for v in key) for key in h.atom_pairs):
+        d = s.poscar.positions[j] + np.array([rx, ry, rz]) @ s.poscar.lattice - s.poscar.positions[i]  # Angstrom
+        b_z.append(COUPLING * float(d @ tilt) * ov.blocks[o_index[(rx, ry, rz, i, j)]])
+    hs = BlockSet(h.atom_pairs, [merge_spinful(a, np.stack([np.zeros_like(b), np.zeros_like(b), b]))
+                                 for a, b in zip(h.blocks, b_z)])
+    up = BlockSet(h.atom_pairs, [a + 1j * b for a, b in zip(h.blocks, b_z)])
     spinful = dataclasses.replace(s, info=dict(s.info, spinful=True))
-    return s, spinful, h, ov, BlockSet(h.atom_pairs, blocks), BlockSet(h.atom_pairs, [a + 1j * b for a, b in zip(scalar, spin)])
+    return s, spinful, h, ov, hs, up
+
+
+def _without_spin_part(blocks: BlockSet) -> BlockSet:
+    """I_2 (x) A of spinful blocks (B dropped)."""
+    return BlockSet(blocks.atom_pairs, [merge_spinful(a, np.zeros((3,) + a.shape))
+                                        for a in (split_spinful(b)[0] for b in blocks.blocks)])
 
 
 def test_spinful_blocks_are_hermitian_time_reversal_pairs():
@@ -83,7 +83,7 @@ def test_spinful_electronic_structure_dense_and_sparse_agree_and_count_electrons
     assert sparse.gap_eV == pytest.approx(dense.gap_eV, abs=1e-6)
     assert sparse.vbm_eV == pytest.approx(dense.vbm_eV, abs=1e-6)
     # without the spin part the spinful gap is the spinless one
-    plain = BlockSet(h.atom_pairs, [np.kron(np.eye(2), a).astype(np.complex128) for a in h.blocks])
+    plain = _without_spin_part(hs)
     spinless = electronic_structure(h, ov, s, solver="dense", k_grid=(4, 4, 1), use_path=False)
     no_soc = electronic_structure(plain, ov, spinful, solver="dense", k_grid=(4, 4, 1), use_path=False)
     assert no_soc.gap_eV == pytest.approx(spinless.gap_eV, abs=1e-9)
@@ -95,6 +95,6 @@ def test_spinful_band_errors_see_a_spin_orbit_error():
     _, spinful, _, ov, hs, _ = _spinful_hbn()
     exact = band_structure(hs, hs, ov, spinful, k_grid=(3, 3, 1))
     assert exact.mae_meV == pytest.approx(0.0, abs=1e-9)
-    no_soc = BlockSet(hs.atom_pairs, [np.kron(np.eye(2), split_spinful(b)[0]).astype(np.complex128) for b in hs.blocks])
+    no_soc = _without_spin_part(hs)
     wrong = band_structure(no_soc, hs, ov, spinful, k_grid=(3, 3, 1))
     assert wrong.mae_meV > 1.0
