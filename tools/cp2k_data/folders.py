@@ -43,14 +43,16 @@ def write_k_path(path: Path, segments: Sequence[Tuple[str, np.ndarray, str, np.n
     path.write_text("".join(rows))
 
 
-def write_dft_bands(path: Path, k_frac: np.ndarray, energies_eV: np.ndarray, fermi_eV: float) -> None:
+def write_dft_bands(path: Path, k_frac: np.ndarray, energies_eV: np.ndarray, fermi_eV: float,
+                    source: str = "CP2K BAND_STRUCTURE") -> None:
+    """Reference band energies [n_k, n_bands] (eV) at reduced ``k_frac`` [n_k, 3]."""
     import h5py
 
     with h5py.File(path, "w") as f:
         f.create_dataset("k_frac", data=np.asarray(k_frac, np.float64))
         f.create_dataset("energies_eV", data=np.asarray(energies_eV, np.float64))
         f.attrs["fermi_energy_eV"] = float(fermi_eV)
-        f.attrs["source"] = "CP2K BAND_STRUCTURE"
+        f.attrs["source"] = source
 
 
 def read_dft_bands(path: Path) -> Tuple[np.ndarray, np.ndarray, float]:

@@ -87,6 +87,9 @@ MATERIALS: Dict[str, Material] = {m.name: m for m in (
     Material("SiC", _bulk("SiC", 4.38, "zincblende"), "cubic (3C, zincblende) SiC, fcc primitive cell, a = 4.38 A"),
     Material("cBN", _bulk("BN", 3.62, "zincblende"), "cubic (zincblende) boron nitride, fcc primitive cell, a = 3.62 A"),
     Material("BP", _bulk("BP", 4.55, "zincblende"), "zincblende boron phosphide, fcc primitive cell, a = 4.55 A"),
+    Material("LiI", _bulk("LiI", 6.00, "rocksalt"),
+             "rock-salt lithium iodide, fcc primitive cell, a = 6.00 A (the spin-orbit crystal of "
+             "tools/make_soc_crystal_dataset.py)"),
 )}
 
 

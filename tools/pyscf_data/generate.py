@@ -17,7 +17,7 @@ import os
 import shutil
 import signal
 import time
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Sequence, Tuple
 
 from deeph_tf.progress import progress_bar
 
@@ -143,7 +143,22 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
     for task in todo:  # leftovers of an interrupted run
         for stale in (settings.out / PARTIAL_DIRNAME).glob(f"{task.name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
-    summary: Dict[str, object] = {"computed": [], "skipped": skipped, "failed": {}, "seconds": {}}
+    return run_tasks(compute_structure, todo, skipped, settings, workers)
+
+
+def run_tasks(compute: Callable, todo: Sequence, skipped: Sequence[str], settings, workers: int = 1) -> Dict[str, object]:
+    """Run ``compute(task, settings) -> (name, seconds, error)`` for every task of ``todo``.
+
+    One process (``workers = 1``, PySCF's threads) or a spawn-started pool with one thread per
+    worker; ``compute`` must be a module-level function (pickled into the workers). A failed
+    structure is logged and recorded, the others go on; Ctrl-C stops the pool at once.
+    ``settings.out / .partial`` is removed afterwards if empty. Shared by the periodic
+    spin-orbit generator (``tools/soc_crystal_data``).
+
+    Returns:
+        {"computed": [names], "skipped": list(skipped), "failed": {name: message}, "seconds": {name: s}}.
+    """
+    summary: Dict[str, object] = {"computed": [], "skipped": list(skipped), "failed": {}, "seconds": {}}
     if not todo:
         return summary
     bar = progress_bar(len(todo), description="structures", unit="structure")
@@ -164,14 +179,14 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
     try:
         if workers == 1:
             for task in todo:
-                record(*compute_structure(task, settings))
+                record(*compute(task, settings))
         else:
             ctx = multiprocessing.get_context("spawn")  # no fork after OpenMP was used in this process
             with _single_thread_env():
                 pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                                               initializer=_init_worker)
                 try:
-                    futures = [pool.submit(compute_structure, task, settings) for task in todo]
+                    futures = [pool.submit(compute, task, settings) for task in todo]
                     for fut in concurrent.futures.as_completed(futures):
                         record(*fut.result())
                 except BaseException:  # Ctrl-C or a broken pool: stop now, do not finish the queue
@@ -185,6 +200,5 @@ def generate(tasks: Sequence[Task], settings: Settings, workers: int = 1) -> Dic
             (settings.out / PARTIAL_DIRNAME).rmdir()  # only if empty
     logger.info("computed %d, skipped %d, failed %d structures in %.1f s (%d workers) -> %s",
                 len(summary["computed"]), len(skipped), len(summary["failed"]),
-                time.perf_counter() - t0, workers, dft_dir)
+                time.perf_counter() - t0, workers, settings.out / "dft")
     return summary
-
