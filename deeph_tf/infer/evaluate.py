@@ -9,7 +9,8 @@ along the folder's ``K_PATH`` (or a given k-path file) and on a Gamma-centred k-
 with raw and shift-removed MAE within +-window of E_F (info.json), max error, gap error, and
 on the grid the Fermi levels from the electron count (predicted vs DFT). Spinful (spin-orbit)
 Hamiltonians add the SOC metrics of :mod:`~deeph_tf.infer.electronic.spin_orbit` (SOC-induced
-level shifts and multiplet splittings at Gamma). Structures without
+level shifts and multiplet splittings at Gamma for molecules, at every corner of the K_PATH for
+crystals: band splittings at the high-symmetry k-points). Structures without
 the reference are predicted only. Predictions (``-o``) are written in the pair order of the
 structure's own block file (:func:`in_pair_order`), as DeepH-dock's ``dock analyze error`` requires.
 """
@@ -112,7 +113,8 @@ def evaluate(
     from deeph_tf.data.structure import load_structure, write_structure_folder
     from deeph_tf.infer.electronic import (DEFAULT_BAND_WINDOW_EV, crystal_bands, is_molecule,
                                            molecular_orbital_errors, plot_bands)
-    from deeph_tf.infer.electronic.spin_orbit import spin_orbit_errors
+    from deeph_tf.infer.electronic.kpoints import read_k_path
+    from deeph_tf.infer.electronic.spin_orbit import high_symmetry_points, spin_orbit_errors
 
     window = DEFAULT_BAND_WINDOW_EV if band_window_eV is None else float(band_window_eV)
 
@@ -149,7 +151,15 @@ def evaluate(
             detail_rows.extend(f"{sid} {r: .8e} {p: .8e}" for r, p in zip(ref_values, pred_values))
         if physics and target == keys.HAMILTONIAN and structure.spinful:
             try:
-                report.spin_orbit.append(spin_orbit_errors(predicted, reference, overlap, structure, name=sid).to_dict())
+                path_file = Path(k_path) if k_path else structure.path / "K_PATH"
+                if is_molecule(reference) or not path_file.is_file():
+                    points = [("Gamma", None)]
+                else:
+                    points = high_symmetry_points(read_k_path(path_file))
+                for label, k in points:
+                    report.spin_orbit.append(spin_orbit_errors(
+                        predicted, reference, overlap, structure, name=sid if k is None else f"{sid}@{label}",
+                        k_frac=k, k_label=label).to_dict())
             except ValueError as error:
                 report.physics_skipped[sid] = str(error)
                 logger.warning("structure %s: no spin-orbit errors (%s)", sid, error)
@@ -269,8 +279,8 @@ def format_physics(report: EvaluationReport) -> str:
                      f"{_meV(summary.get('band_gap_mae_meV'))} meV; |E_F error| "
                      f"{_meV(summary.get('fermi_mae_meV'))} meV")
     if report.spin_orbit:
-        lines.append(f"spin-orbit coupling of {len(report.spin_orbit)} structure(s) (Gamma; occupied + lowest "
-                     "unoccupied Kramers pair):")
+        lines.append(f"spin-orbit coupling at {len(report.spin_orbit)} structure k-point(s) (molecules Gamma, "
+                     "crystals the K_PATH corners; occupied + lowest unoccupied Kramers pair):")
         line = f"  SOC-induced level shift MAE {_meV(summary.get('soc_shift_mae_meV'))} meV"
         if "soc_splitting_mae_meV" in summary:
             line += (f", multiplet splitting MAE {_meV(summary['soc_splitting_mae_meV'])} meV, largest splitting "

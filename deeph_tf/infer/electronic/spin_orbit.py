@@ -1,7 +1,8 @@
 """Spin-orbit metrics of spinful Hamiltonians: SOC-induced level shifts and multiplet splittings.
 
 For a spinful H = I_2 (x) A + i sum_k sigma_k (x) B_k (:mod:`deeph_tf.so3.spin_blocks`) two
-spectra are taken at Gamma (all R summed: a molecule's levels, a crystal's Gamma point):
+spectra are taken at one k-point (default Gamma, all R summed: a molecule's levels; for crystals
+:func:`high_symmetry_points` gives the corners of the K_PATH, where band splittings are read):
 
 - the full levels e_n: generalized eigenvalues of (H, S (x) I_2), 2N of them (Kramers pairs);
 - the scalar-relativistic levels e0_n: those of (A, S), N of them, each counted twice (spin).
@@ -20,7 +21,9 @@ splitting, max - min of the full levels with the same indices (e.g. 2 Pi_3/2 - 2
 Br 4p pi, about 0.3 eV). The same indices are used for the prediction. ``splitting_mae_meV``
 is the MAE over multiplets; ``largest_splitting_*`` the largest of them (the heavy-atom p
 manifold where there is one). Structures without orbital degeneracy have no multiplet (None).
-Energies in eV, errors in meV.
+At a time-reversal-invariant k (Gamma, X, L, M, ...) every level is a Kramers pair; elsewhere
+Kramers pairs split (by SOC), so a "multiplet" there also holds the SOC spin splitting of one
+band. Energies in eV, errors in meV.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ from deeph_tf.so3.spin_blocks import split_spinful
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEGENERACY_TOLERANCE_EV", "SpinOrbitErrors", "scalar_part", "spin_orbit_levels", "spin_orbit_errors"]
+__all__ = ["DEGENERACY_TOLERANCE_EV", "SpinOrbitErrors", "scalar_part", "spin_orbit_levels", "spin_orbit_errors",
+           "high_symmetry_points"]
 
 EV_TO_MEV = 1000.0
 #: Scalar levels closer than this form one multiplet (eV).
@@ -50,16 +54,33 @@ def scalar_part(blocks: BlockSet) -> BlockSet:
     return BlockSet(blocks.atom_pairs, [split_spinful(b)[0] for b in blocks.blocks])
 
 
-def spin_orbit_levels(hamiltonian: BlockSet, overlap: BlockSet, structure: StructureFolder
-                      ) -> Tuple[np.ndarray, np.ndarray]:
-    """(full levels [2N], scalar levels [2N], each scalar level twice) at Gamma, eV, ascending."""
+def high_symmetry_points(segments) -> List[Tuple[str, np.ndarray]]:
+    """(label, reduced k [3]) of every distinct corner of K_PATH ``segments`` (first-seen order).
+
+    Corners whose labels are missing are named by their coordinates.
+    """
+    out: List[Tuple[str, np.ndarray]] = []
+    for seg in segments:
+        for label, k in ((seg.label_start, seg.k_start), (seg.label_end, seg.k_end)):
+            k = np.asarray(k, dtype=np.float64)
+            if any(np.allclose(k, other, atol=1e-8) for _, other in out):
+                continue
+            out.append((label or "(" + ",".join(f"{v:g}" for v in k) + ")", k))
+    return out
+
+
+def spin_orbit_levels(hamiltonian: BlockSet, overlap: BlockSet, structure: StructureFolder,
+                      k_frac: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """(full levels [2N], scalar levels [2N], each scalar level twice) at reduced ``k_frac`` [3]
+    (default Gamma), eV, ascending."""
     offsets = structure.atom_orbital_offsets(spinful=True)
     spinless = structure.atom_orbital_offsets(spinful=False)
     s_spinful = BlockSet(overlap.atom_pairs, [np.kron(np.eye(2), b) for b in overlap.blocks])
-    context = f"structure {structure.name}"
-    full = generalized_eigenvalues(BlochSum(hamiltonian, offsets)(), BlochSum(s_spinful, offsets)(), context)
-    scalar = generalized_eigenvalues(BlochSum(scalar_part(hamiltonian), spinless)(), BlochSum(overlap, spinless)(),
-                                     context + " (scalar part)")
+    context = f"structure {structure.name}" + ("" if k_frac is None else f" at k = {np.asarray(k_frac).tolist()}")
+    full = generalized_eigenvalues(BlochSum(hamiltonian, offsets)(k_frac), BlochSum(s_spinful, offsets)(k_frac),
+                                   context)
+    scalar = generalized_eigenvalues(BlochSum(scalar_part(hamiltonian), spinless)(k_frac),
+                                     BlochSum(overlap, spinless)(k_frac), context + " (scalar part)")
     return full, np.repeat(scalar, 2)
 
 
@@ -79,7 +100,8 @@ class SpinOrbitErrors:
     """Spin-orbit errors of one structure (energies eV, errors meV; see the module docstring).
 
     Attributes:
-        name: structure id.
+        name: structure id (``<sid>@<label>`` at a k-point other than the default Gamma).
+        k_label / k_frac: the k-point ("Gamma", [0, 0, 0] by default).
         level_indices: [w] compared levels (0-based, ascending energy, spin included).
         shifts_ref_eV / shifts_pred_eV: [w] SOC shifts e_n - e0_n.
         shift_mae_meV / shift_max_abs_meV: over the compared levels.
@@ -102,6 +124,8 @@ class SpinOrbitErrors:
     splitting_mae_meV: Optional[float] = None
     largest_splitting_ref_eV: Optional[float] = None
     largest_splitting_pred_eV: Optional[float] = None
+    k_label: str = "Gamma"
+    k_frac: List[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
     def to_dict(self) -> Dict[str, Any]:
         return {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in self.__dict__.items()}
@@ -109,7 +133,8 @@ class SpinOrbitErrors:
 
 def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockSet, structure: StructureFolder,
                       name: Optional[str] = None, n_virtual: int = 2,
-                      degeneracy_tol_eV: float = DEGENERACY_TOLERANCE_EV) -> SpinOrbitErrors:
+                      degeneracy_tol_eV: float = DEGENERACY_TOLERANCE_EV, k_frac: Optional[np.ndarray] = None,
+                      k_label: str = "Gamma") -> SpinOrbitErrors:
     """SOC shifts and multiplet splittings of the predicted vs the DFT spinful H of one structure.
 
     Args:
@@ -117,6 +142,7 @@ def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockS
         structure: a spinful structure (occupation or Fermi energy gives the occupied levels).
         n_virtual: unoccupied levels compared from the LUMO up (2: the lowest Kramers pair).
         degeneracy_tol_eV: scalar levels this close form a multiplet.
+        k_frac / k_label: the k-point (reduced, default Gamma) and its name.
 
     Raises:
         ValueError: the structure is not spinful, lacks occupation information, or S is singular.
@@ -124,8 +150,8 @@ def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockS
     name = structure.name if name is None else name
     if not structure.spinful:
         raise ValueError(f"structure {name}: spin-orbit metrics need spinful data (info.json spinful true)")
-    full_ref, scalar_ref = spin_orbit_levels(reference, overlap, structure)
-    full_pred, scalar_pred = spin_orbit_levels(prediction, overlap, structure)
+    full_ref, scalar_ref = spin_orbit_levels(reference, overlap, structure, k_frac)
+    full_pred, scalar_pred = spin_orbit_levels(prediction, overlap, structure, k_frac)
     n_occ = occupied_count(structure, full_ref)
     if not 0 < n_occ <= len(full_ref):
         raise ValueError(f"structure {name}: {n_occ} occupied levels but {len(full_ref)} levels")
@@ -134,7 +160,8 @@ def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockS
     error = np.abs(shift_pred - shift_ref)
     result = SpinOrbitErrors(name=name, level_indices=idx, shifts_ref_eV=shift_ref, shifts_pred_eV=shift_pred,
                              shift_mae_meV=EV_TO_MEV * float(error.mean()),
-                             shift_max_abs_meV=EV_TO_MEV * float(error.max()))
+                             shift_max_abs_meV=EV_TO_MEV * float(error.max()), k_label=k_label,
+                             k_frac=[0.0, 0.0, 0.0] if k_frac is None else [float(v) for v in k_frac])
     for group in _multiplets(scalar_ref[idx], degeneracy_tol_eV):
         levels = idx[group]
         result.multiplet_levels.append(levels.tolist())
