@@ -114,7 +114,7 @@ def evaluate(
     from deeph_tf.infer.electronic import (DEFAULT_BAND_WINDOW_EV, crystal_bands, is_molecule,
                                            molecular_orbital_errors, plot_bands)
     from deeph_tf.infer.electronic.kpoints import read_k_path
-    from deeph_tf.infer.electronic.spin_orbit import high_symmetry_points, spin_orbit_errors
+    from deeph_tf.infer.electronic.spin_orbit import high_symmetry_points, spin_orbit_errors_at
 
     window = DEFAULT_BAND_WINDOW_EV if band_window_eV is None else float(band_window_eV)
 
@@ -156,10 +156,8 @@ def evaluate(
                     points = [("Gamma", None)]
                 else:
                     points = high_symmetry_points(read_k_path(path_file))
-                for label, k in points:
-                    report.spin_orbit.append(spin_orbit_errors(
-                        predicted, reference, overlap, structure, name=sid if k is None else f"{sid}@{label}",
-                        k_frac=k, k_label=label).to_dict())
+                report.spin_orbit.extend(r.to_dict() for r in spin_orbit_errors_at(
+                    predicted, reference, overlap, structure, points, name=sid))
             except ValueError as error:
                 report.physics_skipped[sid] = str(error)
                 logger.warning("structure %s: no spin-orbit errors (%s)", sid, error)

@@ -141,3 +141,17 @@ def test_a_resumed_run_skips_complete_folders_and_refuses_other_settings(tmp_pat
         generate(plan(replace(settings, block_radius=8.0), 1), replace(settings, block_radius=8.0))
     with pytest.raises(ValueError, match="positions differ"):  # structure 1's geometry is not folder 0's
         check_existing(tmp_path / "dft" / "LiI-000000", Task(1, "LiI-000000"), settings)
+
+
+def test_cli_refuses_molecules_and_a_band_mesh_off_the_scf_mesh(tmp_path):
+    from soc_crystal_data import main
+
+    with pytest.raises(SystemExit, match="make_pyscf_dataset.py --spinful"):
+        main(["--out", str(tmp_path), "--material", "molecule:CH4"])
+    with pytest.raises(SystemExit, match="multiple of --scf-mesh"):
+        main(["--out", str(tmp_path), "--scf-mesh", "3", "3", "3", "--band-mesh", "4", "4", "4"])
+    with pytest.raises(SystemExit, match="Gamma-only"):
+        main(["--out", str(tmp_path), "--scf-mesh", "1", "1", "1"])
+    with pytest.raises(ValueError, match="unknown material"):
+        main(["--out", str(tmp_path), "--material", "NaCl"])
+    assert not (tmp_path / "dft").exists() or not any((tmp_path / "dft").iterdir())

@@ -51,6 +51,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.out is None:
         raise SystemExit("--out DIR is required (or --validate DIR)")
+    from cp2k_data.materials import is_molecule_name
+
+    if is_molecule_name(args.material):
+        raise SystemExit(f"--material {args.material}: this generator makes crystals; spin-orbit molecules come "
+                         "from tools/make_pyscf_dataset.py --spinful")
+    if list(args.scf_mesh) == [1, 1, 1]:
+        raise SystemExit("--scf-mesh 1 1 1: PySCF 2.14's Gamma-only KGKS with spin-orbit terms fails (a complex J "
+                         "added to a real V_xc); use at least 2 k-points")
     if any(b % s for b, s in zip(args.band_mesh, args.scf_mesh)):
         raise SystemExit(f"--band-mesh {args.band_mesh} must be a multiple of --scf-mesh {args.scf_mesh} "
                          "(the SCF k-points are checked on it)")

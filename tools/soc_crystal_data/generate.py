@@ -21,10 +21,11 @@ import numpy as np
 from deeph_tf.conventions import HARTREE_TO_EV
 
 from cp2k_data.folders import write_dft_bands, write_k_path
-from cp2k_data.materials import Structure, band_path, displaced_structure, folder_stem
+from cp2k_data.materials import Structure, band_path
+from cp2k_data.plan import Task, plan, structure_of  # duck-typed on material, supercell, sigma, seed
 from pyscf_data.generate import PARTIAL_DIRNAME, run_tasks
 
-from .kmesh import mesh_k_frac, minimum_image_blocks
+from .kmesh import mesh_index, mesh_k_frac, minimum_image_blocks
 
 logger = logging.getLogger("make_soc_crystal_dataset")
 
@@ -67,21 +68,6 @@ class Settings:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-@dataclass(frozen=True)
-class Task:
-    index: int
-    name: str
-
-
-def plan(settings: Settings, n_structures: int, start_index: int = 0) -> List[Task]:
-    stem = folder_stem(settings.material)
-    return [Task(k, f"{stem}-{k:06d}") for k in range(start_index, start_index + n_structures)]
-
-
-def structure_of(task: Task, settings: Settings) -> Structure:
-    return displaced_structure(settings.material, settings.supercell, settings.sigma, settings.seed + task.index)
-
-
 def validation_k(structure: Structure, seed: int) -> Tuple[np.ndarray, List[str]]:
     """K_PATH corners and :data:`N_RANDOM_K` random points (reduced), with their labels."""
     seen: Dict[str, np.ndarray] = {}
@@ -98,7 +84,8 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
     t0 = time.perf_counter()
     partial = settings.out / PARTIAL_DIRNAME / f"{task.name}.{os.getpid()}"
     try:
-        from .scf import build_cell, bloch_fock, deeph_matrices, fock_mesh_deviation, pyscf_band_energies, run_scf
+        from .scf import (bloch_fock, bloch_overlap, build_cell, deeph_matrices, fock_mesh_deviation,
+                          pyscf_band_energies, run_scf)
 
         st = structure_of(task, settings)
         cell = build_cell(st.species, st.positions, st.lattice, settings.basis, settings.pseudo, settings.ecp,
@@ -109,9 +96,9 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         k_val, labels = validation_k(st, settings.seed + task.index)
         k_all = np.concatenate([k_mesh, k_val])
         kpts = cell.get_abs_kpts(k_all)
-        fock = bloch_fock(mf, kpts)
+        fock, overlap = bloch_fock(mf, kpts), bloch_overlap(cell, kpts)
         fock_dev = fock_mesh_deviation(mf, fock[:len(k_mesh)], k_mesh)
-        mats = deeph_matrices(cell, fock, kpts)
+        mats = deeph_matrices(cell, fock, overlap)
         offsets = np.asarray(mats["offsets"], dtype=np.int64)
         blocks, stats = minimum_image_blocks(
             {"hamiltonian": mats["hamiltonian"][:len(k_mesh)], "overlap": mats["overlap"][:len(k_mesh)]},
@@ -120,9 +107,8 @@ def compute_structure(task: Task, settings: Settings) -> Tuple[str, float, str]:
         # reference: PySCF's own eigenvalues, at the SCF k-points (on the band mesh) and off every mesh
         scf_frac = np.mod(np.round(cell.get_scaled_kpts(mf.kpts), 10), 1.0)
         k_ref = np.concatenate([scf_frac, k_val])
-        ref_idx = [int(np.argmin(np.abs(np.mod(k_mesh - k + 0.5, 1.0) - 0.5).max(axis=1))) for k in scf_frac]
-        ref_idx += list(range(len(k_mesh), len(k_all)))
-        ref = pyscf_band_energies(cell, fock[ref_idx], kpts[ref_idx])
+        ref_idx = [mesh_index(k_mesh, k) for k in scf_frac] + list(range(len(k_mesh), len(k_all)))
+        ref = pyscf_band_energies(fock[ref_idx], overlap[ref_idx])
         nel = int(cell.nelectron)
         homo, lumo = float(ref[:, nel - 1].max()), float(ref[:, nel].min())
         fermi = 0.5 * (homo + lumo)

@@ -23,13 +23,26 @@ import numpy as np
 
 from deeph_tf.data import BlockSet
 
-__all__ = ["mesh_k_frac", "supercell_half_period", "minimum_image_blocks"]
+__all__ = ["mesh_k_frac", "mesh_index", "supercell_half_period", "minimum_image_blocks"]
 
 
 def mesh_k_frac(mesh: Sequence[int]) -> np.ndarray:
     """[prod(mesh), 3] reduced k of the unshifted mesh (Gamma first), k_frac = n / M, n = 0..M-1."""
     grids = [np.arange(int(m)) / int(m) for m in mesh]
     return np.array(list(itertools.product(*grids)), dtype=np.float64)
+
+
+def mesh_index(k_mesh: np.ndarray, k_frac: np.ndarray, tol: float = 1e-8) -> int:
+    """Row of ``k_mesh`` [N, 3] equal to reduced ``k_frac`` [3] modulo reciprocal lattice vectors.
+
+    Raises:
+        ValueError: if ``k_frac`` is not on the mesh.
+    """
+    d = np.abs(np.mod(np.asarray(k_mesh) - np.asarray(k_frac) + 0.5, 1.0) - 0.5).max(axis=1)
+    m = int(np.argmin(d))
+    if d[m] > tol:
+        raise ValueError(f"k-point {np.asarray(k_frac).tolist()} is not on the {len(k_mesh)}-point mesh")
+    return m
 
 
 def supercell_half_period(lattice: np.ndarray, mesh: Sequence[int]) -> float:

@@ -28,6 +28,8 @@ from deeph_tf.conventions import HARTREE_TO_EV
 from pyscf_data.gks import parse_ecp, spinful_ao_order
 from pyscf_data.scf import deeph_ao_order
 
+from .kmesh import mesh_index
+
 logger = logging.getLogger("make_soc_crystal_dataset")
 
 
@@ -89,11 +91,16 @@ def bloch_fock(mf, kpts_band: np.ndarray) -> np.ndarray:
     return fock
 
 
-def deeph_matrices(cell, fock: np.ndarray, kpts: np.ndarray) -> Dict[str, np.ndarray]:
+def bloch_overlap(cell, kpts: np.ndarray) -> np.ndarray:
+    """S(k) [N_k, nao, nao] complex, PySCF AO order (spinless), at Cartesian ``kpts`` (1/Bohr)."""
+    return np.asarray(cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kpts))
+
+
+def deeph_matrices(cell, fock: np.ndarray, overlap: np.ndarray) -> Dict[str, np.ndarray]:
     """PySCF matrices -> DeepH order: H(k) (eV, spinful [N_k, 2n, 2n], Hermitized) and S(k) ([N_k, n, n]).
 
     Args:
-        fock: :func:`bloch_fock` at ``kpts`` (Cartesian, 1/Bohr).
+        fock: :func:`bloch_fock`, overlap: :func:`bloch_overlap`, at the same k-points.
 
     Returns:
         {"hamiltonian", "overlap", "offsets" (spinless, [n_atoms + 1]), "elements_orbital_map"}.
@@ -102,37 +109,30 @@ def deeph_matrices(cell, fock: np.ndarray, kpts: np.ndarray) -> Dict[str, np.nda
     perm, eom, offsets = deeph_ao_order(cell)
     p2 = spinful_ao_order(perm, offsets, nao)
     h = np.asarray(fock)[:, p2][:, :, p2] * HARTREE_TO_EV
-    s = np.asarray(cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kpts))[:, perm][:, :, perm]
+    s = np.asarray(overlap)[:, perm][:, :, perm]
     return {"hamiltonian": 0.5 * (h + np.conj(np.swapaxes(h, 1, 2))),
             "overlap": 0.5 * (s + np.conj(np.swapaxes(s, 1, 2))),
             "offsets": offsets, "elements_orbital_map": eom}
 
 
-def pyscf_band_energies(cell, fock: np.ndarray, kpts: np.ndarray) -> np.ndarray:
-    """[N_k, 2 nao] eigenvalues (eV) of PySCF's own F(k) c = e (S(k) (x) 1) c, in PySCF's layout."""
+def pyscf_band_energies(fock: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """[N_k, 2 nao] eigenvalues (eV) of PySCF's own F(k) c = e (S(k) (x) 1) c, in PySCF's layout
+    (:func:`bloch_fock`, :func:`bloch_overlap`)."""
     import scipy.linalg
 
-    s = np.asarray(cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kpts))
     out = []
-    for f, sk in zip(np.asarray(fock), s):
+    for f, sk in zip(np.asarray(fock), np.asarray(overlap)):
         s2 = scipy.linalg.block_diag(sk, sk)
         out.append(scipy.linalg.eigh(0.5 * (f + f.conj().T), 0.5 * (s2 + s2.conj().T), eigvals_only=True))
     return np.array(out) * HARTREE_TO_EV
 
 
 def fock_mesh_deviation(mf, fock_mesh: np.ndarray, k_frac_mesh: np.ndarray) -> float:
-    """Largest |F_band(k) - F_SCF(k)| (eV) over the SCF k-points, all found in ``k_frac_mesh``.
+    """Largest |F_band(k) - F_SCF(k)| (eV) over the SCF k-points, all on ``k_frac_mesh``.
 
     ``fock_mesh`` is :func:`bloch_fock` (PySCF layout, Hartree) at ``k_frac_mesh``; the SCF's own
     Fock matrix is ``mf.get_fock(dm=D)`` (no DIIS or level shift).
     """
-    scf_frac = mf.cell.get_scaled_kpts(mf.kpts)
     f_scf = np.asarray(mf.get_fock(dm=mf.make_rdm1()))
-    worst = 0.0
-    for k, f in zip(scf_frac, f_scf):
-        d = np.abs(np.mod(k_frac_mesh - k + 0.5, 1.0) - 0.5).max(axis=1)
-        m = int(np.argmin(d))
-        if d[m] > 1e-8:
-            raise AssertionError(f"SCF k-point {k} is not on the band mesh")
-        worst = max(worst, float(np.abs(fock_mesh[m] - f).max()))
-    return worst * HARTREE_TO_EV
+    rows = [mesh_index(k_frac_mesh, k) for k in mf.cell.get_scaled_kpts(mf.kpts)]
+    return float(np.abs(fock_mesh[rows] - f_scf).max()) * HARTREE_TO_EV

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,8 +41,8 @@ from deeph_tf.so3.spin_blocks import split_spinful
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEGENERACY_TOLERANCE_EV", "SpinOrbitErrors", "scalar_part", "spin_orbit_levels", "spin_orbit_errors",
-           "high_symmetry_points"]
+__all__ = ["DEGENERACY_TOLERANCE_EV", "SpinOrbitErrors", "SpinOrbitSpectrum", "scalar_part", "spin_orbit_levels",
+           "spin_orbit_errors", "spin_orbit_errors_at", "high_symmetry_points"]
 
 EV_TO_MEV = 1000.0
 #: Scalar levels closer than this form one multiplet (eV).
@@ -69,19 +69,40 @@ def high_symmetry_points(segments) -> List[Tuple[str, np.ndarray]]:
     return out
 
 
+class SpinOrbitSpectrum:
+    """Bloch sums of one spinful H, of its scalar part A and of S, built once; levels at any k.
+
+    ``overlap_of`` reuses the overlap sums of another spectrum of the same structure (the
+    prediction's and the reference's share S).
+    """
+
+    def __init__(self, hamiltonian: BlockSet, overlap: BlockSet, structure: StructureFolder,
+                 overlap_of: Optional["SpinOrbitSpectrum"] = None) -> None:
+        offsets = structure.atom_orbital_offsets(spinful=True)
+        spinless = structure.atom_orbital_offsets(spinful=False)
+        self.name = structure.name
+        self._h = BlochSum(hamiltonian, offsets)
+        self._a = BlochSum(scalar_part(hamiltonian), spinless)
+        if overlap_of is not None:
+            self._s2, self._s = overlap_of._s2, overlap_of._s
+        else:
+            s_spinful = BlockSet(overlap.atom_pairs, [np.kron(np.eye(2), b) for b in overlap.blocks])
+            self._s2, self._s = BlochSum(s_spinful, offsets), BlochSum(overlap, spinless)
+
+    def levels(self, k_frac: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(full levels [2N], scalar levels [2N], each scalar level twice) at reduced ``k_frac`` [3]
+        (default Gamma), eV, ascending."""
+        context = f"structure {self.name}" + ("" if k_frac is None else f" at k = {np.asarray(k_frac).tolist()}")
+        full = generalized_eigenvalues(self._h(k_frac), self._s2(k_frac), context)
+        scalar = generalized_eigenvalues(self._a(k_frac), self._s(k_frac), context + " (scalar part)")
+        return full, np.repeat(scalar, 2)
+
+
 def spin_orbit_levels(hamiltonian: BlockSet, overlap: BlockSet, structure: StructureFolder,
                       k_frac: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(full levels [2N], scalar levels [2N], each scalar level twice) at reduced ``k_frac`` [3]
-    (default Gamma), eV, ascending."""
-    offsets = structure.atom_orbital_offsets(spinful=True)
-    spinless = structure.atom_orbital_offsets(spinful=False)
-    s_spinful = BlockSet(overlap.atom_pairs, [np.kron(np.eye(2), b) for b in overlap.blocks])
-    context = f"structure {structure.name}" + ("" if k_frac is None else f" at k = {np.asarray(k_frac).tolist()}")
-    full = generalized_eigenvalues(BlochSum(hamiltonian, offsets)(k_frac), BlochSum(s_spinful, offsets)(k_frac),
-                                   context)
-    scalar = generalized_eigenvalues(BlochSum(scalar_part(hamiltonian), spinless)(k_frac),
-                                     BlochSum(overlap, spinless)(k_frac), context + " (scalar part)")
-    return full, np.repeat(scalar, 2)
+    (default Gamma), eV, ascending (:class:`SpinOrbitSpectrum`)."""
+    return SpinOrbitSpectrum(hamiltonian, overlap, structure).levels(k_frac)
 
 
 def _multiplets(levels: np.ndarray, tolerance: float, minimum: int = 4) -> List[np.ndarray]:
@@ -135,7 +156,8 @@ def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockS
                       name: Optional[str] = None, n_virtual: int = 2,
                       degeneracy_tol_eV: float = DEGENERACY_TOLERANCE_EV, k_frac: Optional[np.ndarray] = None,
                       k_label: str = "Gamma") -> SpinOrbitErrors:
-    """SOC shifts and multiplet splittings of the predicted vs the DFT spinful H of one structure.
+    """SOC shifts and multiplet splittings of the predicted vs the DFT spinful H of one structure
+    at one k-point (:func:`spin_orbit_errors_at`; the record is named ``name``).
 
     Args:
         prediction / reference: spinful H blocks (complex [2n_i, 2n_j], eV); overlap: spinless S.
@@ -148,10 +170,40 @@ def spin_orbit_errors(prediction: BlockSet, reference: BlockSet, overlap: BlockS
         ValueError: the structure is not spinful, lacks occupation information, or S is singular.
     """
     name = structure.name if name is None else name
+    result = spin_orbit_errors_at(prediction, reference, overlap, structure, [(k_label, k_frac)], name=name,
+                                  n_virtual=n_virtual, degeneracy_tol_eV=degeneracy_tol_eV)[0]
+    result.name = name
+    return result
+
+
+def spin_orbit_errors_at(prediction: BlockSet, reference: BlockSet, overlap: BlockSet, structure: StructureFolder,
+                         points: Sequence[Tuple[str, Optional[np.ndarray]]], name: Optional[str] = None,
+                         n_virtual: int = 2, degeneracy_tol_eV: float = DEGENERACY_TOLERANCE_EV
+                         ) -> List[SpinOrbitErrors]:
+    """:func:`spin_orbit_errors` at each (label, reduced k or None for Gamma) of ``points``, the Bloch
+    sums built once; records named ``name`` at a None point, ``<name>@<label>`` elsewhere.
+
+    Raises:
+        ValueError: as :func:`spin_orbit_errors`.
+    """
+    name = structure.name if name is None else name
     if not structure.spinful:
         raise ValueError(f"structure {name}: spin-orbit metrics need spinful data (info.json spinful true)")
-    full_ref, scalar_ref = spin_orbit_levels(reference, overlap, structure, k_frac)
-    full_pred, scalar_pred = spin_orbit_levels(prediction, overlap, structure, k_frac)
+    ref_spectrum = SpinOrbitSpectrum(reference, overlap, structure)
+    pred_spectrum = SpinOrbitSpectrum(prediction, overlap, structure, overlap_of=ref_spectrum)
+    out = []
+    for k_label, k_frac in points:
+        record = name if k_frac is None else f"{name}@{k_label}"
+        out.append(_errors_at(record, ref_spectrum.levels(k_frac), pred_spectrum.levels(k_frac), structure,
+                              n_virtual, degeneracy_tol_eV, k_frac, k_label))
+    return out
+
+
+def _errors_at(name: str, ref_levels: Tuple[np.ndarray, np.ndarray], pred_levels: Tuple[np.ndarray, np.ndarray],
+               structure: StructureFolder, n_virtual: int, degeneracy_tol_eV: float, k_frac: Optional[np.ndarray],
+               k_label: str) -> SpinOrbitErrors:
+    """The record of one k-point from the (full, scalar) levels of the reference and the prediction."""
+    (full_ref, scalar_ref), (full_pred, scalar_pred) = ref_levels, pred_levels
     n_occ = occupied_count(structure, full_ref)
     if not 0 < n_occ <= len(full_ref):
         raise ValueError(f"structure {name}: {n_occ} occupied levels but {len(full_ref)} levels")
