@@ -5,7 +5,7 @@ Command (from the repository root; resumable: finished folders are skipped, so r
 same command continues an interrupted run)::
 
     python tools/make_universal_dataset.py --out DIR [--molecule-structures N] [--crystal-structures M]
-        [--quick] [--mpi-procs 1] [--only pretrain|heldout] [--dry-run]
+        [--quick] [--mpi-procs 1] [--workers 1] [--only pretrain|heldout] [--dry-run]
 
 writes ``DIR/pretrain/dft/<name>-<k:06d>/``, ``DIR/heldout/dft/<name>-<k:06d>/`` (DeepH unified
 format, made by ``tools/cp2k_data`` exactly as ``tools/make_cp2k_dataset.py`` makes them) and
@@ -50,6 +50,11 @@ The blocks themselves are exact CP2K matrix elements (all blocks reproduce CP2K'
 targets, but ``--validate`` of DIR/pretrain needs ``--max-window-error 0.5``; DIR/heldout
 validates with the default 5 meV.
 
+``--workers W`` computes W structures at once (threads driving CP2K subprocesses; on a small
+molecule one MPI rank per structure is faster than two ranks on one structure). Progress is
+logged as structures finish, so with W > 1 the order of the log lines may differ from the
+order of the work.
+
 Cost (1 MPI rank, 2 cores shared): molecules 20-125 s (the box, 10-14 A, sets the grid cost),
 crystals 27-38 s per structure.
 
@@ -72,6 +77,7 @@ estimate of the time left) is logged.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -294,6 +300,26 @@ def manifest(items: Sequence[Entry], args: argparse.Namespace) -> Dict[str, obje
     }
 
 
+def run_job(n: int, total: int, job: Job, out: Path, mpi_procs: int) -> Tuple[str, Dict[str, object]]:
+    """Compute (or skip) one structure, retrying a failed CP2K run up to ``RETRIES`` times.
+
+    Returns:
+        ("<split>/<folder name>", the summary of :func:`cp2k_data.generate.generate`).
+    """
+    settings = settings_of(job.entry, out, mpi_procs)
+    task = plan(settings, 1, job.index)[0]
+    where = f"{job.entry.split}/{task.name}"
+    for attempt in range(1 + RETRIES):
+        try:
+            summary = generate([task], settings)
+        except ValueError as exc:  # e.g. an existing folder made with other settings: no retry
+            return where, {"failed": {task.name: str(exc)}, "seconds": {}, "skipped": [], "computed": []}
+        if not summary["failed"] or attempt == RETRIES:
+            break
+        logger.warning("[%d/%d] %s failed (attempt %d of %d), retrying", n, total, where, attempt + 1, 1 + RETRIES)
+    return where, summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Generate the multi-element (H B C N O F Si P S Cl) molecule + "
                                             "crystal CP2K pretraining set and its held-out set (resumable).")
@@ -304,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="displaced structures per pretraining crystal (default 6)")
     p.add_argument("--quick", action="store_true", help="a tiny subset (tests)")
     p.add_argument("--mpi-procs", type=int, default=1, help="MPI ranks per CP2K run (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="structures computed at once, each CP2K with --mpi-procs ranks (default 1)")
     p.add_argument("--only", choices=("pretrain", "heldout"), help="generate one split only")
     p.add_argument("--dry-run", action="store_true", help="write manifest.json and list the work; run no CP2K")
     p.add_argument("-v", "--log-level", default="INFO", help="logging level (default INFO)")
@@ -316,8 +344,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logger.setLevel(args.log_level.upper())
-    if args.molecule_structures < 0 or args.crystal_structures < 0:
-        logger.error("error: structure counts must be >= 0")
+    if args.molecule_structures < 0 or args.crystal_structures < 0 or args.workers < 1:
+        logger.error("error: structure counts must be >= 0 and --workers >= 1")
         return 2
     items = entries(args.molecule_structures, args.crystal_structures, args.quick, args.only)
     todo = jobs(items)
@@ -334,31 +362,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failed: List[str] = []
     computed_seconds: List[float] = []
     t0 = time.perf_counter()
-    for n, job in enumerate(todo, 1):
-        settings = settings_of(job.entry, args.out, args.mpi_procs)
-        task = plan(settings, 1, job.index)[0]
-        where = f"{job.entry.split}/{task.name}"
-        for attempt in range(1 + RETRIES):
-            try:
-                summary = generate([task], settings)
-            except ValueError as exc:  # e.g. an existing folder made with other settings: no retry
-                summary = {"failed": {task.name: str(exc)}, "seconds": {}, "skipped": [], "computed": []}
-                break
-            if not summary["failed"] or attempt == RETRIES:
-                break
-            logger.warning("[%d/%d] %s failed (attempt %d of %d), retrying", n, len(todo), where, attempt + 1,
-                           1 + RETRIES)
-        if summary["failed"]:
-            failed.append(where)
-            logger.error("[%d/%d] %s FAILED: %s", n, len(todo), where, summary["failed"][task.name])
-        elif summary["skipped"]:
-            logger.info("[%d/%d] %s: already complete, skipped", n, len(todo), where)
-        else:
-            seconds = summary["seconds"][task.name]
-            computed_seconds.append(seconds)
-            left = (len(todo) - n) * sum(computed_seconds) / len(computed_seconds)
-            logger.info("[%d/%d] %s: %.1f s (left: about %.1f h at %.0f s per structure)", n, len(todo), where,
-                        seconds, left / 3600, sum(computed_seconds) / len(computed_seconds))
+    workers = max(1, min(int(args.workers), len(todo) or 1))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:  # CP2K runs as a subprocess
+        futures = [pool.submit(run_job, n, len(todo), job, args.out, args.mpi_procs) for n, job in enumerate(todo, 1)]
+        try:
+            for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+                where, summary = fut.result()
+                name = next(iter(summary["failed"]), None)
+                if summary["failed"]:
+                    failed.append(where)
+                    logger.error("[%d/%d] %s FAILED: %s", done, len(todo), where, summary["failed"][name])
+                elif summary["skipped"]:
+                    logger.info("[%d/%d] %s: already complete, skipped", done, len(todo), where)
+                else:
+                    seconds = next(iter(summary["seconds"].values()))
+                    computed_seconds.append(seconds)
+                    left = (len(todo) - done) * sum(computed_seconds) / len(computed_seconds) / workers
+                    logger.info("[%d/%d] %s: %.1f s (left: about %.1f h at %.0f s per structure, %d at once)",
+                                done, len(todo), where, seconds, left / 3600,
+                                sum(computed_seconds) / len(computed_seconds), workers)
+        except BaseException:  # Ctrl-C: run no queued structure (the running CP2K ones finish)
+            for fut in futures:
+                fut.cancel()
+            raise
     logger.info("done: %d structures, %d computed in %.1f s, %d failed%s", len(todo), len(computed_seconds),
                 time.perf_counter() - t0, len(failed), (": " + ", ".join(failed)) if failed else "")
     return 1 if failed else 0

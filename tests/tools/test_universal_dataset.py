@@ -234,3 +234,20 @@ def test_a_failed_structure_is_retried(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(uni, "generate", lambda tasks, settings, workers=1: {
         "computed": [], "skipped": [], "failed": {tasks[0].name: "boom"}, "seconds": {tasks[0].name: 1.0}})
     assert uni.main(["--out", str(tmp_path), "--quick", "--only", "heldout"]) == 1
+
+
+def test_workers_compute_every_structure_once_and_are_checked(tmp_path, monkeypatch, caplog):
+    """--workers 2 runs the same structures as one worker (each once), and --workers 0 is refused."""
+    calls = []
+
+    def ok(tasks, settings, workers=1):
+        calls.append((settings.out.name, tasks[0].name))
+        return {"computed": [tasks[0].name], "skipped": [], "failed": {}, "seconds": {tasks[0].name: 1.0}}
+
+    monkeypatch.setattr(uni, "generate", ok)
+    caplog.set_level("INFO")
+    assert uni.main(["--out", str(tmp_path), "--quick", "--workers", "2"]) == 0
+    expected = [(job.entry.split, f"{job.entry.stem}-{job.index:06d}") for job in uni.jobs(uni.entries(quick=True))]
+    assert sorted(calls) == sorted(expected) and len(set(calls)) == len(calls)
+    assert "2 at once" in caplog.text
+    assert uni.main(["--out", str(tmp_path), "--quick", "--workers", "0"]) == 2
