@@ -50,10 +50,11 @@ The blocks themselves are exact CP2K matrix elements (all blocks reproduce CP2K'
 targets, but ``--validate`` of DIR/pretrain needs ``--max-window-error 0.5``; DIR/heldout
 validates with the default 5 meV.
 
-``--workers W`` computes W structures at once (threads driving CP2K subprocesses; on a small
-molecule one MPI rank per structure is faster than two ranks on one structure). Progress is
-logged as structures finish, so with W > 1 the order of the log lines may differ from the
-order of the work.
+``--workers W`` computes W structures at once (threads driving CP2K subprocesses), for machines
+with many cores. On the 2-core VM of this project it gains nothing: two structures at once ran
+2-3x slower each, and one structure on 2 MPI ranks was no faster than on one (CP2K's grids
+here are memory-bound), so the set was made with the defaults. Progress is logged as
+structures finish, so with W > 1 the log lines may come out of order.
 
 Cost (1 MPI rank, 2 cores shared): molecules 20-125 s (the box, 10-14 A, sets the grid cost),
 crystals 27-38 s per structure.
