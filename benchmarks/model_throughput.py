@@ -7,7 +7,10 @@
 Reports (median over timed steps, after every bucket shape has been compiled once):
 training structures/s and edges/s, inference structures/s, XLA compilations (traces), compile
 time, peak RSS, and the achieved FLOP/s of the training step (dot FLOPs counted in the optimized
-HLO) as a fraction of this machine's dense-matmul FLOP/s measured in the same run.
+HLO) as a fraction of this machine's dense-matmul FLOP/s measured in the same run, and the
+padding of the buckets: per bucket the share of batches and the fraction of padded nodes and
+edges (over simulated shuffled epochs, :func:`deeph_tf.data.pipeline.padding_fractions`), and
+the fraction of all edge slots that are padding.
 Writes JSON to benchmarks/results/model_throughput[-TAG].json.
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main() -> int:
     parser.add_argument("--preset", default="light")
     parser.add_argument("--irreps", help="override the preset's hidden irreps")
     parser.add_argument("--blocks", type=int, help="override the preset's number of blocks")
+    parser.add_argument("--lmax-sh", type=int, help="override the preset's spherical-harmonic degree of the edges")
     parser.add_argument("--convolution", default="so2", choices=["so2", "cg"])
     parser.add_argument("--precision", default="float32", choices=["float32", "float64", "mixed_bfloat16"])
     parser.add_argument("--batch-size", type=int, default=8)
@@ -42,7 +46,7 @@ def main() -> int:
 
     import keras
 
-    from deeph_tf.data.pipeline import GraphSet
+    from deeph_tf.data.pipeline import GraphSet, padding_fractions
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
     from deeph_tf.model.backbone import PRESETS
     from deeph_tf.model.network import HamiltonianModel, model_inputs
@@ -62,6 +66,8 @@ def main() -> int:
             options["irreps_hidden"] = args.irreps
         if args.blocks:
             options["num_blocks"] = args.blocks
+        if args.lmax_sh:
+            options["lmax_sh"] = args.lmax_sh
         model = HamiltonianModel(
             graph_set.layout.elements, graph_set.layout.common_shells, cutoff=stats.max_edge_length + 0.5,
             avg_num_neighbors=stats.avg_num_neighbors, node_scale=stats.node_scale, node_shift=stats.node_shift,
@@ -73,6 +79,13 @@ def main() -> int:
         model(model_inputs(first))
         steps = CompiledSteps(model, keras.optimizers.Adam(1e-3))
         n_structures = graph_set.index["subsets"]["train"]["counts"]["structures"]
+        shards = graph_set.shards("train")
+        train_atoms = [n for shard in shards for n in shard["n_atoms"]]
+        train_edges_each = [n for shard in shards for n in shard["n_edges"]]
+        padding = padding_fractions(train_atoms, train_edges_each, args.batch_size, buckets[0])
+        bucket_edges = sum(r["batch_share"] * r["n_edges"] for r in padding)
+        padded_edges = sum(r["batch_share"] * r["n_edges"] * r["padded_edge_fraction"] for r in padding
+                           if r["batch_share"] > 0)
 
         # Compile every bucket shape once (a full pass of batches), timing it.
         start = time.perf_counter()
@@ -116,11 +129,15 @@ def main() -> int:
         "preset": args.preset,
         "irreps_hidden": str(model.irreps_hidden),
         "num_blocks": model.num_blocks,
+        "lmax_sh": options["lmax_sh"],
         "parameters": int(model.count_params()),
         "convolution": args.convolution,
         "precision": args.precision,
         "batch_size": args.batch_size,
         "buckets": [(b.n_nodes, b.n_edges) for b in buckets[0]],
+        "padding_per_bucket": padding,
+        "padded_edge_fraction": padded_edges / bucket_edges,
+        "edges_per_structure_median": statistics.median(train_edges_each),
         "train_structures_per_s": train_structures,
         "train_edges_per_s": train_edges,
         "train_step_median_s": step_time,
@@ -141,7 +158,7 @@ def main() -> int:
         f"train {train_structures:.1f} structures/s ({train_edges:.0f} edges/s), inference {inference:.1f} structures/s, "
         f"{steps.train_traces} train compilations, peak RSS {result['peak_rss_mib']:.0f} MiB, "
         f"{result['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = {100 * result['fraction_of_matmul_peak']:.1f}% of matmul peak "
-        f"({machine_flops / 1e9:.0f} GFLOP/s)"
+        f"({machine_flops / 1e9:.0f} GFLOP/s); {100 * result['padded_edge_fraction']:.0f}% of the edge slots are padding"
     )
     print(f"wrote {path}")
     return 0

@@ -10,7 +10,8 @@ Runs, each in its own process (so peak memory is per job):
 ``model_throughput.py --preset light`` and ``--preset accurate`` (training structures/s and
 edges/s, inference structures/s, compilations, peak RSS, FLOP/s fraction) on the molecule set
 and on the crystal set (``examples/graphene/dft``: 8-atom displaced graphene supercells, CP2K,
-about 460 edges per structure, self-images included; ``--crystal-batch-size``, default 1), and
+about 460 edges per structure, self-images included; ``--crystal-batch-size``, default 1), plus
+an L = 6 configuration there (:data:`L6_IRREPS`), and
 ``data_pipeline.py`` (graph building per worker, tf.data graphs/s, disk-mode RSS).
 Prints a summary and writes benchmarks/results/suite[-TAG].json with the machine it ran on.
 """
@@ -29,6 +30,9 @@ sys.path.insert(0, str(HERE))
 from _common import machine_info, write_result  # noqa: E402
 
 RESULTS = HERE / "results"
+#: The L = 6 configuration of the crystal runs: deepx's demo multiplicities
+#: (64x0e+48x1e+32x2e+16x3e+8x4e+8x5e+4x6e) with this model's parities, 3 blocks, edge harmonics to l = 6.
+L6_IRREPS = "64x0e+48x1o+32x2e+16x3o+8x4e+8x5o+4x6e"
 
 
 def _run(arguments, result_name: str) -> dict:
@@ -63,17 +67,20 @@ def main() -> int:
     if args.crystal_dataset.lower() != "none":
         sets.append(("crystal-", Path(args.crystal_dataset), args.crystal_batch_size))
     for prefix, dataset, batch_size in sets:
-        for preset in ("light", "accurate"):
-            print(f"{prefix}{preset} preset ({dataset}, batch {batch_size}):", flush=True)
-            results[prefix + preset] = _run(
-                [str(HERE / "model_throughput.py"), "--dataset", str(dataset), "--preset", preset,
-                 "--batch-size", str(batch_size), "--steps", str(args.steps), "--tag", f"suite-{prefix}{preset}"],
-                f"model_throughput-suite-{prefix}{preset}")
+        configurations = [(preset, ["--preset", preset]) for preset in ("light", "accurate")]
+        if prefix:  # deepx's demo size on the crystals: L = 6 hidden features and edge harmonics
+            configurations.append(("L6", ["--preset", "light", "--irreps", L6_IRREPS, "--lmax-sh", "6"]))
+        for name, options in configurations:
+            print(f"{prefix}{name} ({dataset}, batch {batch_size}):", flush=True)
+            results[prefix + name] = _run(
+                [str(HERE / "model_throughput.py"), "--dataset", str(dataset), *options,
+                 "--batch-size", str(batch_size), "--steps", str(args.steps), "--tag", f"suite-{prefix}{name}"],
+                f"model_throughput-suite-{prefix}{name}")
     print("data pipeline:", flush=True)
     results["data"] = _run([str(HERE / "data_pipeline.py"), "--source", str(args.dataset), "--structures",
                             str(args.pipeline_structures), "--batch-size", str(args.batch_size)], "data_pipeline")
     keys = ("parameters", "train_structures_per_s", "train_edges_per_s", "inference_structures_per_s",
-            "peak_rss_mib", "fraction_of_matmul_peak")
+            "peak_rss_mib", "fraction_of_matmul_peak", "padded_edge_fraction", "edges_per_structure_median")
     summary = {name: {key: run.get(key) for key in keys} for name, run in results.items() if name != "data"}
     summary["graph_building_structures_per_s_per_worker"] = results["data"].get("build_structures_per_s_1_worker")
     result = {"benchmark": "suite", "machine": machine_info(), "dataset": str(args.dataset),

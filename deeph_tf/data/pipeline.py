@@ -97,6 +97,50 @@ def bucket_sizes(
     return unique
 
 
+def padding_fractions(
+    n_atoms: Sequence[int], n_edges: Sequence[int], batch_size: int, buckets: Sequence[Bucket],
+    epochs: int = 64, seed: int = 0,
+) -> List[dict]:
+    """How much of each bucket is padding, over simulated shuffled epochs of the training pipeline.
+
+    Batches are made as :meth:`GraphSet.dataset` makes them (a shuffled epoch cut into batches
+    of ``batch_size``, the last one smaller) and padded to the first bucket that fits (more
+    nodes than the batch, at least as many edges).
+
+    Returns:
+        one dict per bucket: ``n_nodes``, ``n_edges``, ``batch_share`` (fraction of batches),
+        ``padded_node_fraction`` and ``padded_edge_fraction`` (padding / bucket size, averaged
+        over the batches of that bucket; NaN for a bucket no batch uses).
+    """
+    atoms, edges = np.asarray(n_atoms, dtype=np.int64), np.asarray(n_edges, dtype=np.int64)
+    if len(atoms) == 0 or not buckets:
+        raise ValueError("padding_fractions needs structures and buckets")
+    rng = np.random.default_rng(seed)
+    b = max(1, min(int(batch_size), len(atoms)))
+    nodes_cap = np.array([k.n_nodes for k in buckets])
+    edges_cap = np.array([k.n_edges for k in buckets])
+    used: List[List[tuple]] = [[] for _ in buckets]
+    for _ in range(max(1, int(epochs))):
+        order = rng.permutation(len(atoms))
+        for start in range(0, len(order), b):
+            chosen = order[start:start + b]
+            nodes, n_e = int(atoms[chosen].sum()), int(edges[chosen].sum())
+            fits = np.flatnonzero((nodes_cap > nodes) & (edges_cap >= n_e))
+            if len(fits) == 0:
+                raise ValueError(f"a batch of {nodes} nodes and {n_e} edges fits no bucket")
+            k = int(fits[0])
+            used[k].append((1.0 - nodes / nodes_cap[k], 1.0 - n_e / edges_cap[k]))
+    total = sum(len(u) for u in used)
+    report = []
+    for bucket, rows in zip(buckets, used):
+        fractions = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+        mean = fractions.mean(axis=0) if len(rows) else np.array([np.nan, np.nan])
+        report.append({"n_nodes": int(bucket.n_nodes), "n_edges": int(bucket.n_edges),
+                       "batch_share": len(rows) / total, "padded_node_fraction": float(mean[0]),
+                       "padded_edge_fraction": float(mean[1])})
+    return report
+
+
 def system_probabilities(auto_prob: str, n_batches: Sequence[int], sys_probs: Optional[Sequence[float]] = None) -> np.ndarray:
     """DeePMD's system weights: ``sys_probs``, or ``auto_prob`` ("prob_uniform", "prob_sys_size",
     or "prob_sys_size; 0:2:0.6; 2:3:0.4": systems [0,2) share 0.6 by size, [2,3) share 0.4)."""

@@ -6,7 +6,8 @@ import tensorflow as tf
 from conftest import requires_shared, shared_path
 from deeph_tf.data import keys
 from deeph_tf.data.graph import build_graph, layout_from_structures
-from deeph_tf.data.pipeline import GraphSet, bucket_sizes, resolve_batch_size, system_probabilities
+from deeph_tf.data.pipeline import (Bucket, GraphSet, bucket_sizes, padding_fractions, resolve_batch_size,
+                                    system_probabilities)
 from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
 from deeph_tf.data.structure import load_structure
 
@@ -112,6 +113,25 @@ def test_bucket_sizes_cover_the_worst_batch():
     assert buckets[-1].n_nodes > np.sort(atoms)[-8:].sum()
     assert buckets[-1].n_edges >= np.sort(edges)[-8:].sum()
     assert all(b.n_nodes % 8 == 0 and b.n_edges % 8 == 0 for b in buckets)
+
+
+def test_padding_fractions_by_hand_and_on_random_sets():
+    # 3 structures of 2 atoms / 6 edges, batches of 2: every epoch one full batch (4 nodes, 12 edges)
+    # and one single (2 nodes, 6 edges); buckets (8, 12) and (16, 24): the full batch takes the first.
+    report = padding_fractions([2, 2, 2], [6, 6, 6], 2, [Bucket(8, 12), Bucket(16, 24)], epochs=3)
+    assert [r["batch_share"] for r in report] == [1.0, 0.0]
+    assert report[0]["padded_edge_fraction"] == pytest.approx((0.0 + 0.5) / 2)
+    assert report[0]["padded_node_fraction"] == pytest.approx((0.5 + 0.75) / 2)
+    assert np.isnan(report[1]["padded_edge_fraction"])
+    rng = np.random.default_rng(1)
+    atoms = rng.integers(3, 40, size=120)
+    edges = atoms * rng.integers(4, 12, size=120)
+    buckets = bucket_sizes(atoms, edges, batch_size=8, num_buckets=4)
+    report = padding_fractions(atoms, edges, 8, buckets)
+    assert sum(r["batch_share"] for r in report) == pytest.approx(1.0)
+    assert all(0.0 <= r["padded_edge_fraction"] < 1.0 for r in report if r["batch_share"] > 0)
+    with pytest.raises(ValueError, match="fits no bucket"):
+        padding_fractions(atoms, edges, 8, buckets[:1] if len(buckets) > 1 else [Bucket(8, 8)])
 
 
 def test_deepmd_batch_size_and_system_probabilities():
