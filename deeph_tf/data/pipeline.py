@@ -72,8 +72,12 @@ def bucket_sizes(
 ) -> List[Bucket]:
     """A few padded sizes that every batch of ``batch_size`` structures fits.
 
-    Quantiles of node and edge totals over simulated random batches, the last bucket being
-    the worst case (the ``batch_size`` largest structures), rounded up to multiples of 8.
+    The last bucket is the worst case (the ``batch_size`` largest structures). The edge sizes
+    of the others are chosen to minimize the expected padded edge slots of 512 simulated random
+    batches (:func:`_least_padding_thresholds`; edges dominate the step's cost), and each
+    bucket's node count is the most nodes of the simulated batches it takes. Sizes are rounded
+    up to multiples of 8; a bucket always has at least one node more than its batches (the
+    padding node). Buckets no simulated batch would use are dropped.
     """
     atoms, edges = np.asarray(n_atoms, dtype=np.int64), np.asarray(n_edges, dtype=np.int64)
     if len(atoms) == 0:
@@ -83,18 +87,51 @@ def bucket_sizes(
     rng = np.random.default_rng(seed)
     samples = np.stack([rng.choice(len(atoms), size=b, replace=False) for _ in range(512)])
     node_totals, edge_totals = atoms[samples].sum(axis=1), edges[samples].sum(axis=1)
-    buckets = []
-    for k in range(1, num_buckets):
-        q = k / num_buckets
-        buckets.append(
-            Bucket(
-                min(_round_up(int(np.quantile(node_totals, q)) + 1), worst.n_nodes),
-                min(_round_up(max(int(np.quantile(edge_totals, q)), 1)), worst.n_edges),
-            )
-        )
+    rounded = np.array([_round_up(max(int(e), 1)) for e in edge_totals])
+    thresholds = _least_padding_thresholds(rounded, max(1, num_buckets - 1))
+    buckets, lower = [], -1
+    for threshold in thresholds:
+        taken = (rounded > lower) & (rounded <= threshold)
+        if threshold < worst.n_edges and taken.any():
+            nodes = min(_round_up(int(node_totals[taken].max()) + 1), worst.n_nodes)
+            buckets.append(Bucket(nodes, int(threshold)))
+        lower = threshold
     buckets.append(worst)
-    unique = sorted(set(buckets), key=lambda bucket: (bucket.n_nodes, bucket.n_edges))
-    return unique
+    return sorted(set(buckets), key=lambda bucket: (bucket.n_edges, bucket.n_nodes))
+
+
+def _least_padding_thresholds(totals: np.ndarray, k: int) -> List[int]:
+    """At most ``k`` sizes taken from ``totals`` minimizing sum_i (size(i) - totals[i]), size(i)
+    being the smallest chosen size >= totals[i] (so the largest total is always chosen). Exact,
+    by dynamic programming over the m distinct totals (O(k m^2), m <= 512)."""
+    values, counts = np.unique(np.asarray(totals, dtype=np.int64), return_counts=True)
+    m, k = len(values), max(1, min(int(k), len(values)))
+    n_below = np.concatenate([[0], np.cumsum(counts)])  # n_below[i]: samples with values < values[i]
+    sum_below = np.concatenate([[0], np.cumsum(values * counts)])
+
+    def padding(first: np.ndarray, last: int) -> np.ndarray:
+        """Padding of the samples values[first..last] padded to values[last] (vectorized over first)."""
+        return values[last] * (n_below[last + 1] - n_below[first]) - (sum_below[last + 1] - sum_below[first])
+
+    best = values * n_below[1:] - sum_below[1:]  # best[j]: values[0..j] all padded to values[j] (one size)
+    defer = -1  # a parent meaning "as with one size fewer"
+    parents = []  # parents[level][j]: index of the previous size in the best of <= level + 2 sizes ending at j
+    for _ in range(1, k):
+        level_best, level_parent = best.copy(), np.full(m, defer)
+        for j in range(1, m):
+            previous = np.arange(j)
+            candidates = best[previous] + padding(previous + 1, j)
+            p = int(np.argmin(candidates))
+            if candidates[p] < level_best[j]:
+                level_best[j], level_parent[j] = candidates[p], p
+        parents.append(level_parent)
+        best = level_best
+    sizes, j = [int(values[-1])], m - 1
+    for level_parent in reversed(parents):  # level by level down to one size
+        if level_parent[j] != defer:
+            j = int(level_parent[j])
+            sizes.append(int(values[j]))
+    return sorted(sizes)
 
 
 def padding_fractions(
