@@ -6,7 +6,10 @@ learning-rate schedule over its B steps (a budget, as "fine-tuned for 10% of the
 Every run is then scored by ``dtest`` on the input's test split, as is the pretrained model
 itself (one-shot). ``--finetune-lr-scale S`` multiplies the fine-tuned runs' learning rates
 (start and stop) by S, as DeepH-pack's universal fine-tuning input starts lower than its
-from-scratch one (3e-4 against 1e-3); their folders are ``finetune-B-lrS``. Runs are resumable (a finished run's ``test.summary.json`` is reused).
+from-scratch one (3e-4 against 1e-3); their folders are ``finetune-B-lrS``. The fine-tuned runs
+change the on-site bias by statistic first (DeePMD's default, ``training.finetune_bias``);
+``--finetune-bias keep`` runs them without it (folders ``...-keep``; give ``--work`` of the
+main run to share its from-scratch runs). Runs are resumable (a finished run's ``run.json`` is reused).
 
 Writes ``benchmarks/results/NAME.json`` (per run: steps, epochs, wall seconds, H MAE raw and
 gauge-corrected, band / orbital-energy errors) and ``NAME.png`` (error vs steps, both curves,
@@ -93,13 +96,17 @@ def score(model: Path, data: Path, split: Path, folder: Path, band_window: float
 
 
 def one_run(mode: str, steps: int, base: dict, base_dir: Path, work: Path, pretrained: Optional[Path],
-            band_window: float, data: Path, lr_scale: float = 1.0) -> dict:
-    folder = work / (f"{mode}-{steps}" if lr_scale == 1.0 else f"{mode}-{steps}-lr{lr_scale:g}")
+            band_window: float, data: Path, lr_scale: float = 1.0, bias: str = "change-by-statistic") -> dict:
+    name = f"{mode}-{steps}" if lr_scale == 1.0 else f"{mode}-{steps}-lr{lr_scale:g}"
+    keep = mode == "finetune" and bias == "keep"
+    folder = work / (name + "-keep" if keep else name)
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "run.json"
     if done.is_file():
         return json.loads(done.read_text())
     config = run_input(base, base_dir, steps, work / f"graphs-{mode}", lr_scale)
+    if mode == "finetune":
+        config["training"]["finetune_bias"] = bias
     (folder / "input.json").write_text(json.dumps(config, indent=1))
     args = [sys.executable, "-m", "deeph_tf.cli.dtrain", "input.json"]
     if mode == "finetune":
@@ -107,6 +114,7 @@ def one_run(mode: str, steps: int, base: dict, base_dir: Path, work: Path, pretr
     seconds = command(args, folder, folder / "dtrain.log")
     split = work / f"graphs-{mode}" / "split.json"
     row = {"mode": mode, "steps": steps, "lr_scale": lr_scale, "train_seconds": seconds,
+           **({"finetune_bias": bias} if mode == "finetune" else {}),
            **score(folder / "model.ckpt", data, split, folder, band_window)}
     done.write_text(json.dumps(row, indent=1))
     return row
@@ -152,6 +160,8 @@ def main(argv=None) -> int:
     parser.add_argument("--finetune-lr-scale", type=float, default=1.0,
                         help="fine-tuned runs use the input's start_lr and stop_lr times this (DeepH-pack's universal "
                              "fine-tuning TOML: 3e-4, about 0.3x its from-scratch 1e-3); 1: the same schedule as scratch")
+    parser.add_argument("--finetune-bias", choices=["change-by-statistic", "keep"], default="change-by-statistic",
+                        help="training.finetune_bias of the fine-tuned runs (keep: folders finetune-B[-lrS]-keep)")
     parser.add_argument("--work", type=Path, default=None, help="run folders (default benchmarks/work/NAME)")
     parser.add_argument("--name", default="finetune_curve", help="results/NAME.json and NAME.png")
     args = parser.parse_args(argv)
@@ -169,7 +179,8 @@ def main(argv=None) -> int:
         for mode in args.modes:
             logger.info("%s, %d steps ...", mode, steps)
             scale = args.finetune_lr_scale if mode == "finetune" else 1.0
-            row = one_run(mode, steps, base, base_dir, work, args.pretrained.resolve(), args.band_window, data, scale)
+            row = one_run(mode, steps, base, base_dir, work, args.pretrained.resolve(), args.band_window, data, scale,
+                          args.finetune_bias)
             if isinstance(n_train, int) and isinstance(batch, int):
                 row["epochs"] = steps * batch / n_train
             logger.info("%s %5d steps: H MAE %.3f meV (%.0f s)", mode, steps, row["h_mae_meV"], row["train_seconds"])
@@ -180,7 +191,8 @@ def main(argv=None) -> int:
     one_shot = score(args.pretrained.resolve(), data, split, one_shot_dir, args.band_window)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "fine-tuning vs from scratch at equal step budgets", "pretrained": str(args.pretrained),
-              "input": str(args.input), "finetune_lr_scale": args.finetune_lr_scale, "one_shot": one_shot, "runs": rows,
+              "input": str(args.input), "finetune_lr_scale": args.finetune_lr_scale,
+              "finetune_bias": args.finetune_bias, "one_shot": one_shot, "runs": rows,
               "machine": {"cores": os.cpu_count(), "load_average": list(os.getloadavg())}}
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(rows, one_shot, RESULTS / f"{args.name}.png", f"{args.input.parent.name}: fine-tuning vs from scratch")

@@ -121,6 +121,7 @@ def test_defaults_filled():
         "disp_freq": 1000,
         "disp_freq_epochs": None,
         "validation_numb_btch": 1,
+        "finetune_bias": "change-by-statistic",
         "save_freq": 1000,
         "save_freq_epochs": None,
         "save_ckpt": "model.ckpt",

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "-t", "--finetune", metavar="MODEL",
         help="fine-tune a pretrained model (frozen model or checkpoint: -f or -i by its kind) onto the input's data; "
-             "the data may lack some of its elements or add new ones (DeePMD's --finetune)",
+             "the data may lack some of its elements or add new ones; the on-site output bias is first moved by "
+             "the mean residual on the new data (DeePMD's --finetune; training.finetune_bias)",
     )
     parser.add_argument(
         "-o", "--output", default=None,
@@ -142,7 +143,7 @@ def _run(args: argparse.Namespace, level_given: bool = False) -> int:
         init_frz_model, init_model = (args.finetune, None) if is_frozen_model(args.finetune) else (None, args.finetune)
     output = args.output or (plan.output if plan is not None else "out.json")
     result = run_dtrain(config, restart=args.restart, init_model=init_model, init_frz_model=init_frz_model,
-                        output=output, workers=workers)
+                        output=output, workers=workers, finetune=bool(args.finetune))
     if workers.is_root:
         logger.info("latest checkpoint: %s; best: %s; learning curve: %s", result.latest_checkpoint,
                     result.best_checkpoint, result.lcurve)

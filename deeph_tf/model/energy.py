@@ -104,6 +104,14 @@ class EnergyForceModel(BackboneModel, keras.Model):
             width = layer.units
         self.built = True
 
+    def shift_atom_energies(self, delta) -> None:
+        """Add ``delta`` [n_species] (eV) to the reference energy per element (DeePMD's bias change
+        at fine-tuning); call before the model's functions are traced (the energies are constants)."""
+        delta = np.asarray(delta, np.float64)
+        if delta.shape != (len(self.atom_energies),):
+            raise ValueError(f"delta needs one value per element ({len(self.atom_energies)}), got shape {delta.shape}")
+        self.atom_energies = (np.asarray(self.atom_energies) + delta).tolist()
+
     def _scalar_slice(self) -> slice:
         start = 0
         for mul, ir in self.irreps_hidden:

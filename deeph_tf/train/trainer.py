@@ -37,6 +37,7 @@ from deeph_tf.artifacts.checkpoint import assign_values
 from deeph_tf.config import write_normalized
 from deeph_tf.train.distributed import Workers
 from deeph_tf.train.epochs import format_duration, resolve_epochs, steps_per_epoch
+from deeph_tf.train.finetune_bias import CHANGE_BY_STATISTIC, change_bias_by_statistic
 from deeph_tf.train.lcurve import plot_lcurve
 from deeph_tf.train.loop import LoopResult, TrainingDiverged, TrainingState, run_steps
 from deeph_tf.train.objectives import build_objective
@@ -77,6 +78,7 @@ def train(
     extra_train_systems: Sequence[Tuple[str, Optional[str]]] = (),
     input_share: Optional[float] = None,
     comparisons: Optional[Callable[[Any, Any, str], List[dict]]] = None,
+    finetune: bool = False,
 ) -> TrainResult:
     """Train on a normalized input (see :func:`deeph_tf.config.load_input`).
 
@@ -94,9 +96,14 @@ def train(
             own systems (None: by size, DeePMD's default).
         comparisons: ``f(model, graph_set, subset) -> [comparison]`` for the report (e.g.
             student vs teacher), called at the end of the run.
+        finetune: ``dtrain --finetune``: with ``init_model``/``init_frz_model``, change the
+            model's output bias by the statistic of the new data first (``training.finetune_bias``,
+            :mod:`~deeph_tf.train.finetune_bias`).
     """
     if sum(x is not None for x in (restart, init_model, init_frz_model)) > 1:
         raise ValueError("give at most one of restart, init_model, init_frz_model")
+    if finetune and not (init_model or init_frz_model):
+        raise ValueError("finetune needs the pretrained model as init_model or init_frz_model")
     workers = workers or Workers.single()
     config = copy.deepcopy(config)
     training = config["training"]
@@ -124,6 +131,10 @@ def train(
     train_iter, valid_iter, numb_btch = batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
     first_batch = next(train_iter)
     model = new_model(config, graph_set, index, first_batch) if start is None else starting_weights(start, config, graph_set)
+    if finetune and training["finetune_bias"] == CHANGE_BY_STATISTIC and workers.is_root:
+        options = training["dataset"]
+        change_bias_by_statistic(model, graph_set, config["model"]["target"], training["training_data"]["batch_size"],
+                                 num_buckets=options["num_buckets"], storage=options["storage"])
     workers.broadcast_variables(model.weights)
     n_params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     logger.info("model: %d trainable parameters, %s precision, target %s", n_params, config["model"]["precision"],

@@ -19,18 +19,18 @@ logger = logging.getLogger(__name__)
 
 def run_dtrain(config: dict, *, restart: Optional[str] = None, init_model: Optional[str] = None,
                init_frz_model: Optional[str] = None, output: Optional[str] = "out.json",
-               workers: Optional[Workers] = None) -> TrainResult:
+               workers: Optional[Workers] = None, finetune: bool = False) -> TrainResult:
     """``dtrain`` on a normalized input (see :func:`deeph_tf.train.trainer.train` for the arguments)."""
     workers = workers or Workers.single()
     distillation = config.get("distillation")
     if not distillation:
         return train(config, restart=restart, init_model=init_model, init_frz_model=init_frz_model,
-                     output=output, workers=workers)
+                     output=output, workers=workers, finetune=finetune)
     if workers.is_root:
         teacher_labels = label_with_teacher(config)
     workers.barrier()
     if not workers.is_root:
         teacher_labels = cached_labels(config)
     return train(config, restart=restart, init_model=init_model, init_frz_model=init_frz_model, output=output,
-                 workers=workers, extra_train_systems=[teacher_labels], input_share=distillation.get("dft_weight"),
+                 workers=workers, finetune=finetune, extra_train_systems=[teacher_labels], input_share=distillation.get("dft_weight"),
                  comparisons=functools.partial(distillation_comparisons, config))

@@ -228,6 +228,30 @@ def test_init_frz_model_starts_from_the_frozen_force_field(trained, tmp_path):
     assert h5py.is_hdf5(tmp_path / "model.ckpt-0.h5")
 
 
+def test_finetune_changes_the_atom_energies_by_least_squares(trained, tmp_path):
+    """DeePMD's change-by-statistic for a force field: the per-element energy bias moves so the
+    mean energy residual on the new data vanishes (a second change finds nothing to move)."""
+    from deeph_tf.artifacts.checkpoint import read_checkpoint
+    from deeph_tf.artifacts.loader import load_model
+    from deeph_tf.data.pipeline import GraphSet
+    from deeph_tf.train.finetune_bias import change_bias_by_statistic
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        write_input(tmp_path, numb_steps=0, disp_freq=1, save_freq=1)
+        assert dtrain("input.json", "--finetune", str(trained / "frozen_ff")) == 0
+    finally:
+        os.chdir(cwd)
+    frozen, _ = load_model(trained / "frozen_ff")
+    changed, _ = load_model(tmp_path / "model.ckpt-0.h5")
+    assert read_checkpoint(tmp_path / "model.ckpt-0.h5").step == 0
+    delta = np.asarray(changed.atom_energies) - np.asarray(frozen.atom_energies)
+    assert np.abs(delta).max() > 1e-6
+    again = change_bias_by_statistic(changed, GraphSet(tmp_path / "graphs"), "energy_force", batch_size=2)
+    assert set(again) == {"H", "O"} and max(again.values()) < 1e-6 + 1e-3 * np.abs(delta).max()
+
+
 def test_deepmd_npy_system_written_by_dpdata_trains(tmp_path):
     """A deepmd/npy system made by dpdata itself is a training system as it is (format guessed)."""
     import dpdata

@@ -201,3 +201,57 @@ def test_dinspect_tells_what_a_model_covers_and_where_it_came_from(pretrained, t
     assert "started from (1):" in text and "frozen_model" in text and "['H', 'C', 'O']" in text
     line = next(l for l in text.splitlines() if l.startswith("parameters:"))
     assert int(line.split()[1].replace(",", "")) > frozen["parameters"]  # N's embedding and head rows
+
+
+def _onsite_rmse(model, graph_set) -> float:
+    """RMS of label - prediction over the on-site block entries of the training structures (eV)."""
+    from deeph_tf.data import keys
+    from deeph_tf.model.network import model_inputs
+
+    dataset, _ = graph_set.dataset("train", 1, shuffle=False, repeat=False, prefetch=False)
+    errors = []
+    for batch in dataset:
+        valid = batch[keys.NODE_VALID].numpy()
+        mask = batch[keys.NODE_MASK].numpy()[valid].astype(bool)
+        diff = batch[keys.node_key("hamiltonian")].numpy()[valid] - model(model_inputs(batch))["node"].numpy()[valid]
+        errors.append(diff[mask] ** 2)
+    return float(np.sqrt(np.mean(np.concatenate(errors))))
+
+
+def test_finetune_changes_the_onsite_bias_by_statistic_of_the_new_data(pretrained, tmp_path):
+    """DeePMD's change-by-statistic: H and O move by their mean on-site residual on water, C
+    (absent) keeps its bias, only 0e terms change, the on-site RMS error falls (the mean is the least-squares shift), and a second change
+    finds nothing left to move; ``keep`` leaves the bias as saved."""
+    from deeph_tf.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
+    from deeph_tf.artifacts.loader import load_model
+    from deeph_tf.data.pipeline import GraphSet
+    from deeph_tf.train.finetune_bias import change_bias_by_statistic
+
+    frozen, _ = load_model(pretrained / "frozen_model")
+    water = dataset(tmp_path / "dft", ["water-000002"])
+    runs = {}
+    for mode in ("change-by-statistic", "keep"):
+        folder = tmp_path / mode
+        folder.mkdir()
+        path = write_input(folder, water, n_train=1, steps=0)
+        config = json.loads(path.read_text())
+        config["training"]["finetune_bias"] = mode
+        path.write_text(json.dumps(config))
+        assert dtrain(folder, "input.json", "--finetune", str(pretrained / "frozen_model")) == 0
+        runs[mode] = load_model(resolve_checkpoint(folder / "model.ckpt"))[0]
+        assert read_checkpoint(resolve_checkpoint(folder / "model.ckpt")).step == 0
+    np.testing.assert_array_equal(runs["keep"].node_head.shift.numpy(), frozen.node_head.shift.numpy())
+    changed = runs["change-by-statistic"]
+    delta = changed.node_head.shift.numpy() - frozen.node_head.shift.numpy()
+    scalar = np.array([ir.l == 0 and ir.p == 1 for _, ir in frozen.node_head.irreps_out])
+    assert np.all(delta[:, ~scalar] == 0)
+    assert np.all(delta[1] == 0)  # carbon: no carbon in the new data
+    assert np.abs(delta[[0, 2]][:, scalar]).max() > 1e-4  # H and O moved
+    for name in ("scale", "shift"):  # the rest of the model is the pretrained one
+        np.testing.assert_array_equal(getattr(changed.edge_head, name).numpy(), getattr(frozen.edge_head, name).numpy())
+    graph_set = GraphSet(tmp_path / "keep" / "graphs")
+    before, after = _onsite_rmse(frozen, graph_set), _onsite_rmse(changed, graph_set)
+    assert after < 0.99 * before
+    again = change_bias_by_statistic(changed, graph_set, "hamiltonian", batch_size=1)
+    assert set(again) == {"H", "O"}
+    assert max(again.values()) < 1e-3 * np.abs(delta).max()
