@@ -52,7 +52,7 @@ class TargetStatistics:
         return asdict(self)
 
 
-class _TermMoments:
+class TermMoments:
     """Moments of every irreps term of node and edge blocks: per element (node) and element pair (edge).
 
     Args:
@@ -118,12 +118,12 @@ def compute_statistics(graph_set, subset: str = "train", operator: str = "hamilt
     layout = graph_set.layout
     coupling = OrbitalBlockCoupling(layout.common_shells, layout.common_shells)
     n_species = len(layout.elements)
-    moments = _TermMoments(coupling.matrix, coupling.irreps, n_species)
+    moments = TermMoments(coupling.matrix, coupling.irreps, n_species)
     spinful = bool(getattr(graph_set, "spinful", False)) and operator in keys.SPIN_OPERATORS
     spin_moments = None
     if spinful:
         spin_coupling = SpinBlockCoupling(layout.common_shells, layout.common_shells)
-        spin_moments = _TermMoments(spin_coupling.matrix, spin_coupling.irreps, n_species)
+        spin_moments = TermMoments(spin_coupling.matrix, spin_coupling.irreps, n_species)
     n_nodes = n_edges = n_structures = 0
     longest = 0.0
     pair_longest = np.zeros((n_species, n_species))

@@ -20,7 +20,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from deeph_tf.data import keys
-from deeph_tf.model.statistics import _TermMoments
+from deeph_tf.model.statistics import TermMoments
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def change_bias_by_statistic(model, graph_set, operator: str, batch_size, max_st
     if operator == keys.ENERGY_FORCE:
         return _change_energy_bias(model, dataset, predict, model_inputs, elements, max_structures)
     head = model.node_head
-    moments = _TermMoments(head.coupling.matrix, head.irreps_out, len(elements))
+    moments = TermMoments(head.coupling.matrix, head.irreps_out, len(elements))
     seen = 0
     for batch in dataset:
         if seen >= max_structures:
@@ -101,7 +101,3 @@ def _change_energy_bias(model, dataset, predict, model_inputs, elements, max_str
                 len(residual), ", ".join(f"{e} {v:.4g}" for e, v in changes.items()))
     return changes
 
-
-def bias_mode(training: dict) -> Optional[str]:
-    """The input's ``training.finetune_bias`` (default change-by-statistic)."""
-    return training.get("finetune_bias", CHANGE_BY_STATISTIC)
