@@ -10,7 +10,10 @@ time, peak RSS, and the achieved FLOP/s of the training step (dot FLOPs counted 
 HLO) as a fraction of this machine's dense-matmul FLOP/s measured in the same run, and the
 padding of the buckets: per bucket the share of batches and the fraction of padded nodes and
 edges (over simulated shuffled epochs, :func:`deeph_tf.data.pipeline.padding_fractions`), and
-the fraction of all edge slots that are padding.
+the fraction of all edge slots that are padding (:func:`deeph_tf.data.buckets.overall_padding`).
+FLOPs are counted per bucket shape (each bucket compiles its own step), so the achieved FLOP/s
+is the sum of the timed steps' FLOPs over the sum of their times, every bucket weighted by the
+batches that used it.
 Writes JSON to benchmarks/results/model_throughput[-TAG].json.
 """
 from __future__ import annotations
@@ -27,6 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _common import hlo_dot_flops, machine_info, matmul_flops_per_s, peak_rss_mib, write_result  # noqa: E402
+
+
+def bucket_of(batch) -> tuple:
+    """(nodes, edges) of a padded batch: the bucket shape its compiled step was traced for."""
+    return int(batch["species"].shape[0]), int(batch["edge_src"].shape[0])
 
 
 def main() -> int:
@@ -46,7 +54,8 @@ def main() -> int:
 
     import keras
 
-    from deeph_tf.data.pipeline import GraphSet, padding_fractions
+    from deeph_tf.data.buckets import overall_padding, padding_fractions
+    from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
     from deeph_tf.model.backbone import PRESETS
     from deeph_tf.model.network import HamiltonianModel, model_inputs
@@ -83,9 +92,7 @@ def main() -> int:
         train_atoms = [n for shard in shards for n in shard["n_atoms"]]
         train_edges_each = [n for shard in shards for n in shard["n_edges"]]
         padding = padding_fractions(train_atoms, train_edges_each, args.batch_size, buckets[0])
-        bucket_edges = sum(r["batch_share"] * r["n_edges"] for r in padding)
-        padded_edges = sum(r["batch_share"] * r["n_edges"] * r["padded_edge_fraction"] for r in padding
-                           if r["batch_share"] > 0)
+        pooled = overall_padding(padding)
 
         # Compile every bucket shape once (a full pass of batches), timing it.
         start = time.perf_counter()
@@ -94,9 +101,10 @@ def main() -> int:
             steps.train(batch)["loss"].numpy()
         compile_seconds = time.perf_counter() - start
 
-        times, graphs, edges = [], [], []
+        times, graphs, edges, shapes = [], [], [], []
         for _ in range(args.steps):
             batch = next(batches)
+            shapes.append(bucket_of(batch))
             n_graphs = int(batch["graph_valid"].numpy().sum())
             n_edges = int(batch["edge_valid"].numpy().sum())
             start = time.perf_counter()
@@ -117,8 +125,16 @@ def main() -> int:
             eval_times.append((int(batch["graph_valid"].numpy().sum()), time.perf_counter() - start))
         inference = statistics.median([g / t for g, t in eval_times])
 
-        hlo = steps._train.experimental_get_compiler_ir(model_inputs(first))(stage="optimized_hlo")
-        flops = hlo_dot_flops(hlo)
+        # dot FLOPs of the compiled step of every bucket shape seen, from one batch of that shape
+        example = {bucket_of(batch): batch for batch in [first, *warm]}
+        flops_of = {shape: hlo_dot_flops(steps._train.experimental_get_compiler_ir(model_inputs(batch))(
+            stage="optimized_hlo")) for shape, batch in example.items()}
+        timed_flops = [flops_of[shape] for shape in shapes]
+        achieved = sum(timed_flops) / sum(times)
+        per_bucket = [{"n_nodes": shape[0], "n_edges": shape[1], "train_step_dot_flops": flops_of[shape],
+                       "timed_steps": shapes.count(shape),
+                       "train_step_median_s": (statistics.median([t for t, k in zip(times, shapes) if k == shape])
+                                               if shape in shapes else None)} for shape in sorted(flops_of)]
         machine_flops = matmul_flops_per_s(dtype="float32" if args.precision != "float64" else "float64")
 
     result = {
@@ -136,7 +152,8 @@ def main() -> int:
         "batch_size": args.batch_size,
         "buckets": [(b.n_nodes, b.n_edges) for b in buckets[0]],
         "padding_per_bucket": padding,
-        "padded_edge_fraction": padded_edges / bucket_edges,
+        **pooled,
+        "per_bucket": per_bucket,
         "edges_per_structure_median": statistics.median(train_edges_each),
         "train_structures_per_s": train_structures,
         "train_edges_per_s": train_edges,
@@ -146,10 +163,10 @@ def main() -> int:
         "xla_eval_compilations": steps.eval_traces,
         "compile_and_first_pass_s": compile_seconds,
         "peak_rss_mib": peak_rss_mib(),
-        "train_step_dot_flops": flops,
-        "achieved_flops_per_s": flops / step_time,
+        "train_step_dot_flops_mean": sum(timed_flops) / len(timed_flops),
+        "achieved_flops_per_s": achieved,
         "machine_matmul_flops_per_s": machine_flops,
-        "fraction_of_matmul_peak": flops / step_time / machine_flops,
+        "fraction_of_matmul_peak": achieved / machine_flops,
     }
     tag = f"-{args.tag}" if args.tag else ""
     path = write_result(f"model_throughput{tag}", result)

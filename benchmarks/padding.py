@@ -8,7 +8,7 @@ padded nodes and edges, for each dataset at its batch size.
 Graphs are built once into a temporary folder (the training default: no split, float32), the
 buckets are the pipeline's (:func:`deeph_tf.data.pipeline.bucket_sizes`, ``num_buckets`` as
 ``training.training_data.num_buckets``), and batches are simulated as the pipeline makes them
-(:func:`deeph_tf.data.pipeline.padding_fractions`, 64 shuffled epochs). Edge slots dominate the
+(:func:`deeph_tf.data.buckets.padding_fractions`, 64 shuffled epochs). Edge slots dominate the
 step's cost (every edge carries [n_edges, channels, (2l+1)] features through every block), so
 ``padded_edge_fraction`` (padding over all edge slots of all batches) is the headline figure.
 Writes benchmarks/results/padding.json.
@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--num-buckets", type=int, default=4)
     args = parser.parse_args()
 
-    from deeph_tf.data.pipeline import bucket_sizes, padding_fractions
+    from deeph_tf.data.buckets import bucket_sizes, overall_padding, padding_fractions
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
     from deeph_tf.data.pipeline import GraphSet
 
@@ -58,15 +58,10 @@ def main() -> int:
             atoms, edges = built[dataset]
             buckets = bucket_sizes(atoms, edges, batch_size, args.num_buckets)
             report = padding_fractions(atoms, edges, batch_size, buckets)
-            slots = sum(r["batch_share"] * r["n_edges"] for r in report)
-            padded = sum(r["batch_share"] * r["n_edges"] * r["padded_edge_fraction"] for r in report if r["batch_share"])
-            node_slots = sum(r["batch_share"] * r["n_nodes"] for r in report)
-            node_padded = sum(r["batch_share"] * r["n_nodes"] * r["padded_node_fraction"] for r in report
-                              if r["batch_share"])
+            pooled = overall_padding(report)
             row = {"dataset": str(dataset), "batch_size": batch_size, "structures": len(atoms),
                    "atoms_range": [min(atoms), max(atoms)], "edges_range": [min(edges), max(edges)],
-                   "buckets": report, "padded_edge_fraction": padded / slots,
-                   "padded_node_fraction": node_padded / node_slots}
+                   "buckets": report, **pooled}
             rows.append(row)
             name = f"{dataset.parent.name}/{dataset.name}" if dataset.name == "dft" else dataset.name
             print(f"{name}, batch {batch_size}: {len(atoms)} structures, {min(atoms)}-{max(atoms)} atoms, "

@@ -8,8 +8,9 @@ import tensorflow as tf
 from conftest import requires_shared, shared_path
 from deeph_tf.data import keys
 from deeph_tf.data.graph import build_graph, layout_from_structures
-from deeph_tf.data.pipeline import (Bucket, GraphSet, _least_padding_thresholds, bucket_sizes, padding_fractions,
-                                    resolve_batch_size, system_probabilities)
+from deeph_tf.data.buckets import (Bucket, _least_padding_thresholds, bucket_sizes, overall_padding,
+                                   padding_fractions)
+from deeph_tf.data.pipeline import GraphSet, resolve_batch_size, system_probabilities
 from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
 from deeph_tf.data.structure import load_structure
 
@@ -142,9 +143,7 @@ def test_buckets_of_a_mixed_molecule_and_crystal_set_pad_little():
     edges = np.concatenate([atoms[:190] * (atoms[:190] - 1), rng.integers(200, 1070, size=30)])
     buckets = bucket_sizes(atoms, edges, batch_size=4, num_buckets=4)
     report = padding_fractions(atoms, edges, 4, buckets)
-    slots = sum(r["batch_share"] * r["n_edges"] for r in report)
-    padded = sum(r["batch_share"] * r["n_edges"] * r["padded_edge_fraction"] for r in report if r["batch_share"])
-    assert len(buckets) <= 4 and padded / slots < 0.45
+    assert len(buckets) <= 4 and overall_padding(report)["padded_edge_fraction"] < 0.45
 
 
 def test_padding_fractions_by_hand_and_on_random_sets():
@@ -155,6 +154,14 @@ def test_padding_fractions_by_hand_and_on_random_sets():
     assert report[0]["padded_edge_fraction"] == pytest.approx((0.0 + 0.5) / 2)
     assert report[0]["padded_node_fraction"] == pytest.approx((0.5 + 0.75) / 2)
     assert np.isnan(report[1]["padded_edge_fraction"])
+    pooled = overall_padding(report)  # only the first bucket is used: its figures
+    assert pooled["padded_edge_fraction"] == pytest.approx(0.25) and pooled["edge_slots_per_batch"] == 12
+    assert pooled["padded_node_fraction"] == pytest.approx(0.625) and pooled["node_slots_per_batch"] == 8
+    # two used buckets pool by share x size: 1/2 of batches at 10 slots, 10% padded; 1/2 at 30 slots, 50%
+    two = [{"n_nodes": 4, "n_edges": 10, "batch_share": 0.5, "padded_node_fraction": 0.0, "padded_edge_fraction": 0.1},
+           {"n_nodes": 4, "n_edges": 30, "batch_share": 0.5, "padded_node_fraction": 0.5, "padded_edge_fraction": 0.5}]
+    assert overall_padding(two)["padded_edge_fraction"] == pytest.approx((0.5 * 1 + 0.5 * 15) / 20)
+    assert overall_padding(two)["padded_node_fraction"] == pytest.approx(0.25)
     rng = np.random.default_rng(1)
     atoms = rng.integers(3, 40, size=120)
     edges = atoms * rng.integers(4, 12, size=120)
