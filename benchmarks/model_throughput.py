@@ -9,7 +9,7 @@ training structures/s and edges/s, inference structures/s, XLA compilations (tra
 time, peak RSS, and the achieved FLOP/s of the training step (dot FLOPs counted in the optimized
 HLO) as a fraction of this machine's dense-matmul FLOP/s measured in the same run, and the
 padding of the buckets: per bucket the share of batches and the fraction of padded nodes and
-edges (over simulated shuffled epochs, :func:`deeph_tf.data.pipeline.padding_fractions`), and
+edges (over simulated shuffled epochs, :func:`deeph_tf.data.buckets.padding_fractions`), and
 the fraction of all edge slots that are padding (:func:`deeph_tf.data.buckets.overall_padding`).
 FLOPs are counted per bucket shape (each bucket compiles its own step), so the achieved FLOP/s
 is the sum of the timed steps' FLOPs over the sum of their times, every bucket weighted by the
@@ -30,13 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _common import hlo_dot_flops, machine_info, matmul_flops_per_s, peak_rss_mib, write_result  # noqa: E402
-
-
-def _overall_padding(report) -> dict:
-    used = [r for r in report if r["batch_share"] > 0]
-    slots = sum(r["batch_share"] * r["n_edges"] for r in used)
-    return {"padded_edge_fraction": sum(r["batch_share"] * r["n_edges"] * r["padded_edge_fraction"] for r in used) / slots,
-            "edge_slots_per_batch": slots}
 
 
 def bucket_of(batch) -> tuple:
@@ -63,9 +56,9 @@ def main() -> int:
 
     try:
         from deeph_tf.data.buckets import overall_padding, padding_fractions
-    except ImportError:  # a checkout before data/buckets.py (PYTHONPATH=OLD_CHECKOUT, to compare buckets)
-        from deeph_tf.data.pipeline import padding_fractions
-        overall_padding = _overall_padding
+    except ImportError:  # a checkout before data/buckets.py (PYTHONPATH=OLD_CHECKOUT, to compare buckets):
+        from deeph_tf.data.pipeline import padding_fractions  # per-bucket padding only (padding.py pools it)
+        overall_padding = None
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.data.shards import GraphBuildOptions, build_graph_sets
     from deeph_tf.model.backbone import PRESETS
@@ -103,7 +96,7 @@ def main() -> int:
         train_atoms = [n for shard in shards for n in shard["n_atoms"]]
         train_edges_each = [n for shard in shards for n in shard["n_edges"]]
         padding = padding_fractions(train_atoms, train_edges_each, args.batch_size, buckets[0])
-        pooled = overall_padding(padding)
+        pooled = overall_padding(padding) if overall_padding is not None else {}
 
         # Compile every bucket shape once (a full pass of batches), timing it.
         start = time.perf_counter()
@@ -196,7 +189,8 @@ def main() -> int:
         f"train {train_structures:.1f} structures/s ({train_edges:.0f} edges/s), inference {inference:.1f} structures/s, "
         f"{steps.train_traces} train compilations, peak RSS {result['peak_rss_mib']:.0f} MiB, "
         f"{result['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = {100 * result['fraction_of_matmul_peak']:.1f}% of matmul peak "
-        f"({machine_flops / 1e9:.0f} GFLOP/s); {100 * result['padded_edge_fraction']:.0f}% of the edge slots are padding"
+        f"({machine_flops / 1e9:.0f} GFLOP/s); {100 * result.get('padded_edge_fraction', float('nan')):.0f}% of the edge slots "
+        "are padding"
     )
     print(f"wrote {path}")
     return 0

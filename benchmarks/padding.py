@@ -6,7 +6,7 @@ padded nodes and edges, for each dataset at its batch size.
     python benchmarks/padding.py --set mydata/dft:4 --num-buckets 4
 
 Graphs are built once into a temporary folder (the training default: no split, float32), the
-buckets are the pipeline's (:func:`deeph_tf.data.pipeline.bucket_sizes`, ``num_buckets`` as
+buckets are the pipeline's (:func:`deeph_tf.data.buckets.bucket_sizes`, ``num_buckets`` as
 ``training.training_data.num_buckets``), and batches are simulated as the pipeline makes them
 (:func:`deeph_tf.data.buckets.padding_fractions`, 64 shuffled epochs). Edge slots dominate the
 step's cost (every edge carries [n_edges, channels, (2l+1)] features through every block), so

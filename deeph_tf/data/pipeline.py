@@ -41,7 +41,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from deeph_tf.data import keys
-from deeph_tf.data.buckets import Bucket, bucket_sizes, overall_padding, padding_fractions  # noqa: F401 (re-exported)
+from deeph_tf.data.buckets import Bucket, bucket_sizes
 from deeph_tf.data.layout import OrbitalLayout
 from deeph_tf.data.shard_store import INDEX_NAME, SHARD_FOLDER, load_index
 

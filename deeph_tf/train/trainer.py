@@ -131,10 +131,8 @@ def train(
     train_iter, valid_iter, numb_btch = batch_iterators(graph_set, training, workers, seed, start_step, has_validation)
     first_batch = next(train_iter)
     model = new_model(config, graph_set, index, first_batch) if start is None else starting_weights(start, config, graph_set)
-    if finetune and training["finetune_bias"] == CHANGE_BY_STATISTIC and workers.is_root:
-        options = training["dataset"]
-        change_bias_by_statistic(model, graph_set, config["model"]["target"], training["training_data"]["batch_size"],
-                                 num_buckets=options["num_buckets"], storage=options["storage"])
+    if finetune and training["finetune_bias"] == CHANGE_BY_STATISTIC:
+        _change_bias_on_root(model, graph_set, config, workers)
     workers.broadcast_variables(model.weights)
     n_params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     logger.info("model: %d trainable parameters, %s precision, target %s", n_params, config["model"]["precision"],
@@ -148,6 +146,19 @@ def train(
     loop = run_steps(state, first_batch, counts["train"]["counts"]["structures"],
                      counts.get("validate", {}).get("counts", {}).get("structures", 0))
     return _finish(state, loop, index, n_params, comparisons)
+
+
+def _change_bias_on_root(model, graph_set, config: dict, workers) -> None:
+    """Rank 0 changes the bias by statistic; the weights reach the others by the broadcast that
+    follows, a force field's atom energies (constants, not weights) by a sum here."""
+    training = config["training"]
+    if workers.is_root:
+        change_bias_by_statistic(model, graph_set, config["model"]["target"], training["training_data"]["batch_size"],
+                                 num_buckets=training["dataset"]["num_buckets"], storage=training["dataset"]["storage"])
+    if workers.size > 1 and hasattr(model, "atom_energies"):
+        own = {f"{i:04d}": (value if workers.is_root else 0.0) for i, value in enumerate(model.atom_energies)}
+        summed = workers.allreduce_sums(own)
+        model.atom_energies = [summed[key] for key in sorted(summed)]
 
 
 def _optimization(config: dict, model, index: dict, workers, start_step: int, resumed, start) -> dict:

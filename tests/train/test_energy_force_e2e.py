@@ -56,6 +56,17 @@ def dtrain(*args) -> int:
     return run(main, *args)
 
 
+def dtrain_zero_steps_in(folder: Path, *args) -> int:
+    """dtrain with 0 steps (a checkpoint of the starting model at step 0) run inside ``folder``."""
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        write_input(folder, numb_steps=0, disp_freq=1, save_freq=1)
+        return dtrain("input.json", *args)
+    finally:
+        os.chdir(cwd)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ff")
@@ -210,13 +221,7 @@ def test_restart_continues(trained, tmp_path):
 def test_init_frz_model_starts_from_the_frozen_force_field(trained, tmp_path):
     import h5py
 
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        write_input(tmp_path, numb_steps=0, disp_freq=1, save_freq=1)
-        assert dtrain("input.json", "-f", str(trained / "frozen_ff")) == 0
-    finally:
-        os.chdir(cwd)
+    assert dtrain_zero_steps_in(tmp_path, "-f", str(trained / "frozen_ff")) == 0
     from deeph_tf.artifacts.frozen import load_frozen_weights
     from deeph_tf.artifacts.checkpoint import read_checkpoint
 
@@ -236,13 +241,7 @@ def test_finetune_changes_the_atom_energies_by_least_squares(trained, tmp_path):
     from deeph_tf.data.pipeline import GraphSet
     from deeph_tf.train.finetune_bias import change_bias_by_statistic
 
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        write_input(tmp_path, numb_steps=0, disp_freq=1, save_freq=1)
-        assert dtrain("input.json", "--finetune", str(trained / "frozen_ff")) == 0
-    finally:
-        os.chdir(cwd)
+    assert dtrain_zero_steps_in(tmp_path, "--finetune", str(trained / "frozen_ff")) == 0
     frozen, _ = load_model(trained / "frozen_ff")
     changed, _ = load_model(tmp_path / "model.ckpt-0.h5")
     assert read_checkpoint(tmp_path / "model.ckpt-0.h5").step == 0
