@@ -716,6 +716,8 @@ def test_load_input_missing_file(tmp_path):
 def test_example_inputs_validate():
     examples = sorted((REPO_ROOT / "examples").glob("*.json"))
     assert REPO_ROOT / "examples" / "input_minimal.json" in examples
+    examples += sorted((REPO_ROOT / "examples").glob("*/input*.json"))  # every demo's inputs
+    assert REPO_ROOT / "examples" / "universal" / "input_pretrain32k.json" in examples
     for path in examples:
         load_input(path)
     raw = json.loads((REPO_ROOT / "examples" / "input_minimal.json").read_text())
